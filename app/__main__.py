@@ -1,0 +1,96 @@
+"""Command line: python -m app <command> (each with --help)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+from app.settings import load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from app.runner import serve
+
+    settings = load_settings()
+    serve(settings, host=args.host or settings.http.host, port=args.port or settings.http.port)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+    from app.preflight import require_postgres
+
+    settings = load_settings()
+    require_postgres(settings)
+    upgrade(settings.database.url)
+    print("database is at the latest revision")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        raise SystemExit("the passwords differ")
+    return first
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    from app.cli_ops import create_user
+
+    password = _read_password(args)
+    user_id = asyncio.run(create_user(load_settings(), args.email, password, tuple(args.role or ())))
+    print(user_id)
+    return 0
+
+
+def _grant_role(args: argparse.Namespace) -> int:
+    from app.cli_ops import grant_role
+
+    asyncio.run(grant_role(load_settings(), args.email, args.role))
+    print(f"granted {args.role} to {args.email}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="authsvc: sessions, tokens, authorization")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the web process")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("migrate", help="create the database if needed and apply every migration")
+    p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("create-user", help="create a user (e.g. the first admin)")
+    p.add_argument("email")
+    p.add_argument("--role", action="append", help="grant this role (repeatable)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=_create_user)
+
+    p = sub.add_parser("grant-role", help="grant a role to a user")
+    p.add_argument("email")
+    p.add_argument("role")
+    p.set_defaults(func=_grant_role)
+
+    from app.cli_ext import command_registrars
+
+    for register in command_registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Account use cases: register, check credentials, change password."""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.clock import now_s
+from app.db import outbox
+from app.db.outbox import OutboxRelay
+from app.db.users import UserRecord, UserRepository, fold_email
+from app.errors import InvalidCredentialsError, NotFoundError, ValidationError
+from app.events.envelope import Event
+from app.events.publisher import EventPublisher
+from app.passwords.hasher import Argon2Hasher
+from app.passwords.policy import PasswordPolicy, normalize
+from app.sessions.manager import ClientInfo, SessionManager, StartedSession
+from app.sessions.record import SessionRecord
+
+security_log = logging.getLogger("app.security")
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    id: str
+    email: str
+
+
+def valid_email(email: str) -> bool:
+    local, at, domain = email.partition("@")
+    return bool(at and local and "." in domain and len(email) <= 320 and not any(c.isspace() for c in email))
+
+
+class AccountManager:
+    def __init__(self, *, sessionmaker: async_sessionmaker, users: UserRepository, hasher: Argon2Hasher,
+                 policy: PasswordPolicy, publisher: EventPublisher, relay: OutboxRelay,
+                 sessions: SessionManager) -> None:
+        self.sessionmaker = sessionmaker
+        self.users = users
+        self.hasher = hasher
+        self.policy = policy
+        self.publisher = publisher
+        self.relay = relay
+        self.sessions = sessions
+
+    async def register(self, email: str, password: str, client: ClientInfo,
+                       roles: tuple[str, ...] = ()) -> Registered:
+        """Create an account. A taken email gets the same-shaped reply and changes nothing,
+        so registration cannot be used to learn who has an account.
+
+        :raises WeakPasswordError: the policy refuses the password.
+        """
+        email = fold_email(email)
+        if not valid_email(email):
+            raise ValidationError("Enter a valid email address.", field="email")
+        password = normalize(password)
+        self.policy.check(password, email=email)
+        password_hash = await self.hasher.hash(password)
+        async with self.sessionmaker() as session, session.begin():
+            user_id = await self.users.insert(session, email, password_hash)
+            if user_id is None:
+                security_log.info("registration for an existing account refused silently")
+                return Registered(id=str(uuid.uuid4()), email=email)
+            for role in roles:
+                await self.users.grant_role(session, user_id, role)
+            event = Event("auth.user.registered", user_id, {"roles": list(roles), **client.context()})
+            outbox.stage(session, self.publisher, event)
+        await self.relay.relay([event.id])
+        return Registered(id=user_id, email=email)
+
+    async def check_credentials(self, email: str, password: str, client: ClientInfo) -> UserRecord:
+        """The account these credentials open.
+
+        :raises InvalidCredentialsError: the same error, after the same work, whether
+            the email is unknown, the password wrong or the account disabled.
+        """
+        password = normalize(password)
+        async with self.sessionmaker() as session:
+            user = await self.users.by_email(session, email) if len(password) <= self.policy.max_length else None
+        verdict = await self.hasher.verify(user.password_hash if user else None, password)
+        if not verdict.ok or user is None or user.disabled:
+            await self.publisher.publish(Event(
+                "auth.login.failed", user.id if user else None,
+                {"reason": "invalid_credentials", **client.context()}))
+            raise InvalidCredentialsError()
+        if verdict.needs_rehash:
+            # Parameters were raised since this hash was made: upgrade it now that we know the password.
+            new_hash = await self.hasher.hash(password)
+            async with self.sessionmaker() as session, session.begin():
+                await self.users.set_password_hash(session, user.id, new_hash, changed=False)
+        return user
+
+    async def login(self, email: str, password: str, client: ClientInfo,
+                    previous: SessionRecord | None = None) -> tuple[UserRecord, StartedSession]:
+        """Check credentials and start a session under a new id.
+
+        :raises InvalidCredentialsError: see ``check_credentials``.
+        """
+        user = await self.check_credentials(email, password, client)
+        if previous is not None:
+            # Login always rotates: whatever session the browser had is ended.
+            await self.sessions.end(previous, client, reason="login")
+        started = await self.sessions.start(
+            user_id=user.id, email=user.email, roles=user.roles, client=client,
+            events=[Event("auth.login.succeeded", user.id, {"method": "password", **client.context()})])
+        return user, started
+
+    async def change_password(self, user_id: str, current: str, new: str, client: ClientInfo,
+                              current_session: str | None) -> StartedSession | None:
+        """Set a new password, end every session and token of the user, and (for a cookie
+        caller) start a fresh session so the caller stays logged in under a new id.
+
+        :raises InvalidCredentialsError: the current password is wrong.
+        :raises WeakPasswordError: the policy refuses the new password.
+        """
+        async with self.sessionmaker() as session:
+            user = await self.users.by_id(session, user_id)
+        if user is None or user.disabled:
+            raise InvalidCredentialsError()
+        verdict = await self.hasher.verify(user.password_hash, normalize(current))
+        if not verdict.ok:
+            await self.publisher.publish(Event("auth.login.failed", user.id,
+                                               {"reason": "wrong_current_password", **client.context()}))
+            raise InvalidCredentialsError("The current password is not correct.")
+        new = normalize(new)
+        self.policy.check(new, email=user.email)
+        new_hash = await self.hasher.hash(new)
+        epoch = now_s()
+        async with self.sessionmaker() as session, session.begin():
+            await self.users.set_password_hash(session, user.id, new_hash)
+            event = Event("auth.password.changed", user.id, client.context())
+            outbox.stage(session, self.publisher, event)
+        await self.relay.relay([event.id])
+        # The epoch rejects every token and session at once; the revocations below
+        # then remove the state and tell the audit trail which sessions ended.
+        await self.sessions.revoke_everything_before(user.id, epoch)
+        await self.sessions.end_all(user.id, client, reason="password_changed")
+        if current_session is None:
+            return None
+        return await self.sessions.start(user_id=user.id, email=user.email, roles=user.roles,
+                                         client=client, not_before=epoch)
+
+    async def grant_role_by_email(self, email: str, role: str, client: ClientInfo) -> bool:
+        """Grant ``role``; live sessions see it on their next request.
+
+        :raises NotFoundError: no such user.
+        """
+        async with self.sessionmaker() as session, session.begin():
+            user = await self.users.by_email(session, email)
+            if user is None:
+                raise NotFoundError("No such user.")
+            granted = await self.users.grant_role(session, user.id, role)
+            roles = await self.users.roles_of(session, uuid.UUID(user.id))
+            event = Event("auth.role.changed", user.id, {"granted": [role] if granted else [],
+                                                         "roles": list(roles), **client.context()})
+            if granted:
+                outbox.stage(session, self.publisher, event)
+        if granted:
+            await self.relay.relay([event.id])
+            await self.sessions.store.update_profile(user.id, email=user.email, roles=roles)
+        return granted
+

@@ -1,0 +1,69 @@
+"""Route guards: handlers declare what they need; one middleware enforces it.
+
+A route under /admin/ without guard metadata is refused (403), so forgetting a
+guard closes the door instead of opening it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from app.authz.principal import ANONYMOUS
+from app.errors import ForbiddenError, UnauthenticatedError
+from app.http.appkeys import AUTH_FAILURE, PRINCIPAL
+
+GUARD_ATTR = "__auth_guard__"
+PROTECTED_PREFIXES = ("/admin/",)
+
+
+class Guard:
+    def __init__(self, *, roles: frozenset[str] = frozenset(), permission: str | None = None) -> None:
+        self.roles = roles
+        self.permission = permission
+
+    async def check(self, request: web.Request) -> None:
+        principal = request.get(PRINCIPAL, ANONYMOUS)
+        if not principal.is_authenticated:
+            failure = request.get(AUTH_FAILURE)
+            raise failure if isinstance(failure, UnauthenticatedError) else UnauthenticatedError()
+        if self.roles and not self.roles.intersection(principal.roles):
+            raise ForbiddenError("This route needs one of the roles: " + ", ".join(sorted(self.roles)))
+        if self.permission and not await has_permission(request, principal, self.permission):
+            raise ForbiddenError(f"This route needs the permission {self.permission}.")
+
+
+async def has_permission(request: web.Request, principal, permission: str) -> bool:
+    # Replaced by the RBAC resolver once roles carry permissions; until then
+    # only the admin role holds permissions.
+    return "admin" in principal.roles
+
+
+def _mark(guard: Guard) -> Callable:
+    def decorate(handler: Callable) -> Callable:
+        setattr(handler, GUARD_ATTR, guard)
+        return handler
+    return decorate
+
+
+def require_roles(*roles: str) -> Callable:
+    return _mark(Guard(roles=frozenset(roles)))
+
+
+def require_permission(permission: str) -> Callable:
+    return _mark(Guard(permission=permission))
+
+
+def require_authenticated() -> Callable:
+    return _mark(Guard())
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler) -> web.StreamResponse:
+    route_handler = request.match_info.handler
+    guard = getattr(route_handler, GUARD_ATTR, None)
+    if guard is not None:
+        await guard.check(request)
+    elif request.path.startswith(PROTECTED_PREFIXES) and request.match_info.http_exception is None:
+        raise ForbiddenError("This route has no guard; refusing by default.")
+    return await handler(request)

@@ -1,0 +1,10 @@
+"""CLI commands contributed by feature packages. Each registrar adds one
+subparser with ``set_defaults(func=...)``; add a feature's registrar here."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def command_registrars() -> list[Callable]:
+    registrars: list[Callable] = []
+    return registrars

@@ -1,0 +1,85 @@
+"""Users and their roles in Postgres."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Role, User, UserRole
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    email: str
+    password_hash: str
+    disabled: bool
+    roles: tuple[str, ...]
+
+
+def fold_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+class UserRepository:
+    """Reads and writes users inside a caller's transaction."""
+
+    async def by_email(self, session: AsyncSession, email: str) -> UserRecord | None:
+        user = await session.scalar(select(User).where(User.email == fold_email(email)))
+        return await self._record(session, user)
+
+    async def by_id(self, session: AsyncSession, user_id: str) -> UserRecord | None:
+        try:
+            uid = uuid.UUID(user_id)
+        except ValueError:
+            return None
+        return await self._record(session, await session.get(User, uid))
+
+    async def insert(self, session: AsyncSession, email: str, password_hash: str) -> str | None:
+        """Insert a user; returns None, changing nothing, when the email is taken."""
+        user_id = uuid.uuid4()
+        result = await session.execute(
+            insert(User).values(id=user_id, email=fold_email(email), password_hash=password_hash)
+            .on_conflict_do_nothing(index_elements=[User.email]).returning(User.id))
+        row = result.first()
+        return str(row[0]) if row else None
+
+    async def set_password_hash(self, session: AsyncSession, user_id: str, password_hash: str,
+                                *, changed: bool = True) -> None:
+        values: dict = {"password_hash": password_hash}
+        if changed:
+            values["password_changed_at"] = func.now()
+        await session.execute(update(User).where(User.id == uuid.UUID(user_id)).values(**values))
+
+    async def set_disabled(self, session: AsyncSession, user_id: str, disabled: bool) -> None:
+        await session.execute(update(User).where(User.id == uuid.UUID(user_id)).values(disabled=disabled))
+
+    async def grant_role(self, session: AsyncSession, user_id: str, role: str) -> bool:
+        """Grant ``role`` (created if absent); returns False when already held."""
+        await session.execute(insert(Role).values(name=role).on_conflict_do_nothing())
+        result = await session.execute(
+            insert(UserRole).values(user_id=uuid.UUID(user_id), role_name=role)
+            .on_conflict_do_nothing().returning(UserRole.role_name))
+        return result.first() is not None
+
+    async def revoke_role(self, session: AsyncSession, user_id: str, role: str) -> bool:
+        from sqlalchemy import delete
+
+        result = await session.execute(
+            delete(UserRole).where(UserRole.user_id == uuid.UUID(user_id), UserRole.role_name == role)
+            .returning(UserRole.role_name))
+        return result.first() is not None
+
+    async def roles_of(self, session: AsyncSession, user_id: uuid.UUID) -> tuple[str, ...]:
+        rows = await session.scalars(
+            select(UserRole.role_name).where(UserRole.user_id == user_id).order_by(UserRole.role_name))
+        return tuple(rows)
+
+    async def _record(self, session: AsyncSession, user: User | None) -> UserRecord | None:
+        if user is None:
+            return None
+        return UserRecord(id=str(user.id), email=user.email, password_hash=user.password_hash,
+                          disabled=user.disabled, roles=await self.roles_of(session, user.id))

@@ -1,0 +1,21 @@
+"""Typed keys for everything the web app holds."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from app.authz.principal import Principal
+from app.services import Services
+from app.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
+# Tried in order (Bearer, cookie session, Basic); the first to return a principal wins.
+Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
+AUTHENTICATORS = web.AppKey("authenticators", list[Authenticator])
+
+# Request-scoped keys.
+PRINCIPAL = web.RequestKey("principal", Principal)
+AUTH_FAILURE = web.RequestKey("auth_failure", Exception)
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,0 +1,100 @@
+"""/auth/*: register, login, logout, the current session, the user's sessions, password."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.authz.principal import UserPrincipal
+from app.errors import InvalidCredentialsError
+from app.http.appkeys import SERVICES, SETTINGS
+from app.http.authn import principal_of, require_session, require_user
+from app.http.body import read_model
+from app.http.clientinfo import client_info
+from app.http.cookies import CookieTransport
+from app.http.schemas import Credentials, PasswordChange
+from app.http.views import session_item, session_reply
+
+routes = web.RouteTableDef()
+
+
+def _cookies(request: web.Request) -> CookieTransport:
+    return CookieTransport(request.app[SETTINGS].cookie)
+
+
+@routes.post("/auth/register")
+async def register(request: web.Request) -> web.Response:
+    body = await read_model(request, Credentials)
+    registered = await request.app[SERVICES].accounts.register(body.email, body.password, client_info(request))
+    return web.json_response({"id": registered.id, "email": registered.email}, status=201)
+
+
+@routes.post("/auth/login")
+async def login(request: web.Request) -> web.Response:
+    body = await read_model(request, Credentials)
+    services = request.app[SERVICES]
+    if len(body.password) > request.app[SETTINGS].password.max_length:
+        raise InvalidCredentialsError()  # no account has such a password; never hash it
+    current = principal_of(request)
+    previous = current.session if isinstance(current, UserPrincipal) else None
+    user, started = await services.accounts.login(body.email, body.password, client_info(request),
+                                                  previous=previous)
+    response = web.json_response(session_reply(user_id=user.id, email=user.email, roles=user.roles,
+                                               record=started.record, session_id=started.session_id))
+    _cookies(request).write(response, started.session_id)
+    return response
+
+
+@routes.get("/auth/session")
+async def current_session(request: web.Request) -> web.Response:
+    user = require_session(request)
+    return web.json_response(session_reply(user_id=user.id, email=user.email, roles=user.roles,
+                                           record=user.session, session_id=user.session_id))
+
+
+@routes.post("/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    user = require_session(request)
+    await request.app[SERVICES].sessions.logout(user.session, client_info(request))
+    response = web.Response(status=204)
+    _cookies(request).clear(response)
+    return response
+
+
+@routes.get("/auth/sessions")
+async def list_sessions(request: web.Request) -> web.Response:
+    user = require_user(request)
+    records = await request.app[SERVICES].sessions.list(user.id)
+    current = user.session.sid_hash if user.session else None
+    return web.json_response({"sessions": [session_item(r, current=r.sid_hash == current) for r in records]})
+
+
+@routes.delete("/auth/sessions/{handle}")
+async def end_session(request: web.Request) -> web.Response:
+    user = require_user(request)
+    await request.app[SERVICES].sessions.end_by_handle(user.id, request.match_info["handle"],
+                                                       client_info(request))
+    response = web.Response(status=204)
+    if user.session is not None and user.session.handle == request.match_info["handle"]:
+        _cookies(request).clear(response)
+    return response
+
+
+@routes.delete("/auth/sessions")
+async def end_other_sessions(request: web.Request) -> web.Response:
+    user = require_user(request)
+    keep = user.session.sid_hash if user.session else None
+    await request.app[SERVICES].sessions.end_all(user.id, client_info(request), reason="user", keep=keep)
+    return web.Response(status=204)
+
+
+@routes.post("/auth/password")
+async def change_password(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await read_model(request, PasswordChange)
+    started = await request.app[SERVICES].accounts.change_password(
+        user.id, body.current_password, body.new_password, client_info(request),
+        current_session=user.session_id)
+    response = web.Response(status=204)
+    if started is not None:
+        # The id rotates: the old cookie is dead, the caller carries on under a new one.
+        _cookies(request).write(response, started.session_id)
+    return response

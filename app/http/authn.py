@@ -1,0 +1,73 @@
+"""One middleware resolves the caller: Bearer, then the session cookie, then Basic."""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from app.authz.principal import ANONYMOUS, Principal, UserPrincipal
+from app.errors import AuthError, ServiceUnavailableError, UnauthenticatedError
+from app.http.appkeys import AUTH_FAILURE, AUTHENTICATORS, PRINCIPAL, REQUEST_ID, SERVICES
+from app.http.cookies import CookieTransport
+
+security_log = logging.getLogger("app.security")
+
+
+@web.middleware
+async def authentication_middleware(request: web.Request, handler) -> web.StreamResponse:
+    principal: Principal = ANONYMOUS
+    for authenticate in request.app[AUTHENTICATORS]:
+        try:
+            found = await authenticate(request)
+        except ServiceUnavailableError:
+            raise
+        except AuthError as exc:
+            # A presented but unusable credential is "no credential"; remember why,
+            # so a protected route can answer 401 with the precise code.
+            request[AUTH_FAILURE] = exc
+            security_log.info("credential refused: %s", exc.code,
+                              extra={"request_id": request.get(REQUEST_ID)})
+            break
+        if found is not None:
+            principal = found
+            break
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+def cookie_authenticator(transport: CookieTransport):
+    async def authenticate(request: web.Request) -> Principal | None:
+        session_id = transport.read(request)
+        if not session_id:
+            return None
+        record = await request.app[SERVICES].sessions.resolve(session_id)
+        return UserPrincipal(id=record.user_id, email=record.email, roles=record.roles, method="session",
+                             auth_time=record.auth_time, session=record, session_id=session_id)
+
+    return authenticate
+
+
+def principal_of(request: web.Request) -> Principal:
+    return request.get(PRINCIPAL, ANONYMOUS)
+
+
+def require_user(request: web.Request) -> UserPrincipal:
+    """The authenticated user behind the request.
+
+    :raises UnauthenticatedError: anonymous callers (with the refused credential's code if any).
+    """
+    principal = principal_of(request)
+    if isinstance(principal, UserPrincipal):
+        return principal
+    failure = request.get(AUTH_FAILURE)
+    if isinstance(failure, UnauthenticatedError):
+        raise failure
+    raise UnauthenticatedError()
+
+
+def require_session(request: web.Request) -> UserPrincipal:
+    """A user authenticated by the session cookie (session-management routes)."""
+    user = require_user(request)
+    if user.session is None:
+        raise UnauthenticatedError("This route needs a cookie session.")
+    return user

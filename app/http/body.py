@@ -1,0 +1,75 @@
+"""Reading request bodies: size, media type, JSON depth and schema, each a clear 4xx."""
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import pydantic
+from aiohttp import web
+
+from app.errors import MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
+from app.http.appkeys import SETTINGS
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def _depth(value: Any, limit: int) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise MalformedRequestError(f"JSON nested deeper than {limit} levels.")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+async def read_body(request: web.Request, *, form_ok: bool = False) -> dict:
+    """The body as a dict: JSON (or, where allowed, a urlencoded form)."""
+    http = request.app[SETTINGS].http
+    if request.content_length is not None and request.content_length > http.max_body_bytes:
+        raise PayloadTooLargeError(f"Bodies are limited to {http.max_body_bytes} bytes.")
+    ctype = request.content_type
+    if form_ok and ctype == "application/x-www-form-urlencoded":
+        raw = await _read(request, http.max_body_bytes)
+        from urllib.parse import parse_qsl
+
+        try:
+            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError as e:
+            raise MalformedRequestError("The form is not valid UTF-8.") from e
+    if ctype != "application/json" and not (ctype == "application/octet-stream" and not request.body_exists):
+        raise UnsupportedMediaTypeError("Send a JSON body with Content-Type: application/json.")
+    raw = await _read(request, http.max_body_bytes)
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, RecursionError) as e:
+        raise MalformedRequestError("The body is not valid JSON.") from e
+    _depth(data, http.max_json_depth)
+    if not isinstance(data, dict):
+        raise MalformedRequestError("The body must be a JSON object.")
+    return data
+
+
+async def _read(request: web.Request, limit: int) -> bytes:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as e:
+        raise PayloadTooLargeError(f"Bodies are limited to {limit} bytes.") from e
+    if len(raw) > limit:
+        raise PayloadTooLargeError(f"Bodies are limited to {limit} bytes.")
+    return raw
+
+
+def parse(model: type[M], data: dict) -> M:
+    """Validate ``data``; errors name the fields but never echo the input (it may be a password)."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as e:
+        errors = [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in e.errors()]
+        raise ValidationError("The request body has invalid fields.", errors=errors) from e
+
+
+async def read_model(request: web.Request, model: type[M], *, form_ok: bool = False) -> M:
+    return parse(model, await read_body(request, form_ok=form_ok))

@@ -1,0 +1,37 @@
+"""Where a request came from, believing X-Forwarded-* only from trusted proxies."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.http.appkeys import SETTINGS
+from app.sessions.manager import ClientInfo
+
+
+def _from_trusted_proxy(request: web.Request) -> bool:
+    trusted = request.app[SETTINGS].http.trusted_proxy_set
+    return bool(trusted) and request.remote in trusted
+
+
+def client_ip(request: web.Request) -> str:
+    remote = request.remote or ""
+    if not _from_trusted_proxy(request):
+        return remote
+    trusted = request.app[SETTINGS].http.trusted_proxy_set
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    # Walk from the right: the first address not one of our proxies is the client.
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:64]
+    return remote
+
+
+def request_scheme(request: web.Request) -> str:
+    if _from_trusted_proxy(request):
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        if proto in ("http", "https"):
+            return proto
+    return request.scheme
+
+
+def client_info(request: web.Request) -> ClientInfo:
+    return ClientInfo(ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")[:256])

@@ -1,0 +1,73 @@
+"""The one place exceptions become problem+json."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import asyncpg
+from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from app.errors import AuthError, ServiceUnavailableError
+from app.http.appkeys import REQUEST_ID
+from app.http.problem import problem_response
+
+log = logging.getLogger("app.http")
+
+# Anything that means "a backing store is unreachable": fail closed with 503.
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError,
+               asyncpg.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
+               ConnectionError, TimeoutError, OSError)
+
+_HTTP_CODES = {
+    400: "malformed_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+    415: "unsupported_media_type", 431: "headers_too_large",
+}
+
+
+def _from_auth_error(exc: AuthError) -> web.Response:
+    extra = {k: v for k, v in exc.extra.items() if v is not None}
+    return problem_response(status=exc.status, code=exc.code, title=exc.title,
+                            detail=exc.detail or exc.title, headers=exc.headers, **extra)
+
+
+def _from_http_exception(exc: web.HTTPException) -> web.Response:
+    code = _HTTP_CODES.get(exc.status, "http_error")
+    headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}
+    return problem_response(status=exc.status, code=code, title=exc.reason, detail=exc.reason,
+                            headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+    request[REQUEST_ID] = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+    try:
+        return await handler(request)
+    except AuthError as exc:
+        return _from_auth_error(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http_exception(exc)
+    except UNAVAILABLE as exc:
+        log.warning("backing store unavailable: %s", type(exc).__name__,
+                    extra={"request_id": request[REQUEST_ID]})
+        return _from_auth_error(_unavailable())
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
+        return _internal(request)
+
+
+def _unavailable() -> ServiceUnavailableError:
+    exc = ServiceUnavailableError()
+    exc.headers["Retry-After"] = "1"
+    return exc
+
+
+def _internal(request: web.Request) -> web.Response:
+    return problem_response(status=500, code="internal_error", title="Internal error",
+                            detail="Something went wrong; the request id helps the operator find it.",
+                            request_id=request[REQUEST_ID])

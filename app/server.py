@@ -1,0 +1,42 @@
+"""create_app(settings) -> web.Application: middlewares, routes, and resources
+built in cleanup_ctx so startup and shutdown mirror each other."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from app.authz.guards import guard_middleware
+from app.http import auth_routes, health_routes
+from app.http.appkeys import AUTHENTICATORS, SERVICES, SETTINGS
+from app.http.authn import authentication_middleware, cookie_authenticator
+from app.http.cookies import CookieTransport
+from app.http.csrf import csrf_middleware
+from app.http.errors import error_middleware
+from app.http.headers import add_security_headers
+from app.services import build_services
+from app.settings import Settings, load_settings
+
+
+def _services_ctx(app: web.Application):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        services = build_services(app[SETTINGS])
+        app[SERVICES] = services
+        yield
+        await services.close()
+    return ctx
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or load_settings()
+    app = web.Application(
+        middlewares=[error_middleware, authentication_middleware, csrf_middleware, guard_middleware],
+        client_max_size=settings.http.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[AUTHENTICATORS] = [cookie_authenticator(CookieTransport(settings.cookie))]
+    app.cleanup_ctx.append(_services_ctx(app))
+    app.on_response_prepare.append(add_security_headers)
+    app.add_routes(health_routes.routes)
+    app.add_routes(auth_routes.routes)
+    return app

@@ -1,0 +1,83 @@
+"""One graph of collaborators for the web app, the Celery worker and the CLI."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.accounts.manager import AccountManager
+from app.db.engine import make_engine, make_sessionmaker
+from app.db.outbox import OutboxRelay
+from app.db.users import UserRepository
+from app.events.publisher import EventPublisher
+from app.passwords.hasher import Argon2Hasher
+from app.passwords.policy import PasswordPolicy
+from app.sessions.manager import SessionManager
+from app.sessions.store import RedisSessionStore
+from app.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: Redis
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker
+    publisher: EventPublisher
+    hasher: Argon2Hasher
+    users: UserRepository
+    session_store: RedisSessionStore
+    sessions: SessionManager
+    accounts: AccountManager
+    relay: OutboxRelay
+
+    async def close(self) -> None:
+        self.hasher.close()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def make_redis(settings: Settings) -> Redis:
+    # Short timeouts and one quick retry: an outage becomes a fast 503, and the
+    # pool reconnects by itself when Redis is back.
+    return Redis.from_url(
+        settings.redis.url,
+        socket_timeout=settings.redis.socket_timeout_s,
+        socket_connect_timeout=settings.redis.socket_timeout_s,
+        max_connections=settings.redis.max_connections,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    redis = make_redis(settings)
+    engine = make_engine(settings.database.url, pool_size=settings.database.pool_size,
+                         connect_timeout_s=settings.database.connect_timeout_s)
+    sessionmaker = make_sessionmaker(engine)
+    publisher = EventPublisher(redis=redis, stream=settings.events.stream, source=settings.events.source)
+    pw = settings.password
+    hasher = Argon2Hasher(time_cost=pw.time_cost, memory_kib=pw.memory_kib, parallelism=pw.parallelism,
+                          threads=pw.hash_threads)
+    policy = PasswordPolicy(min_length=pw.min_length, max_length=pw.max_length)
+    users = UserRepository()
+    s = settings.session
+    store = RedisSessionStore(
+        redis=redis, publisher=publisher, prefix=settings.redis.key_prefix,
+        # Sliding-timeout writes at most once per 1/30 of the idle timeout (60 s at most).
+        touch_granularity_s=min(60.0, s.idle_timeout_s / 30))
+    epoch_ttl = max(s.absolute_timeout_s, settings.tokens.refresh_family_ttl_s,
+                    settings.tokens.access_ttl_s) + 3600
+    sessions = SessionManager(store=store, idle_timeout_s=s.idle_timeout_s,
+                              absolute_timeout_s=s.absolute_timeout_s, epoch_ttl_s=epoch_ttl)
+    relay = OutboxRelay(sessionmaker=sessionmaker, publisher=publisher)
+    accounts = AccountManager(sessionmaker=sessionmaker, users=users, hasher=hasher, policy=policy,
+                              publisher=publisher, relay=relay, sessions=sessions)
+    return Services(settings=settings, redis=redis, engine=engine, sessionmaker=sessionmaker,
+                    publisher=publisher, hasher=hasher, users=users, session_store=store,
+                    sessions=sessions, accounts=accounts, relay=relay)

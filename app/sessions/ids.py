@@ -1,0 +1,43 @@
+"""Session ids: 256 random bits, never data; only their SHA-256 is stored."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+ID_BYTES = 32
+HANDLE_CHARS = 16
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+def looks_like_session_id(value: str) -> bool:
+    # 32 bytes in unpadded base64url are exactly 43 characters.
+    return len(value) == 43 and all(c.isalnum() or c in "-_" for c in value)
+
+
+def hash_session_id(session_id: str) -> str:
+    """The storage key of a session: a dump of Redis yields only these."""
+    return _b64(hashlib.sha256(session_id.encode()).digest())
+
+
+def handle_of(sid_hash: str) -> str:
+    """What users see for a session: a prefix of the stored hash, never the id."""
+    return sid_hash[:HANDLE_CHARS]
+
+
+def csrf_token_for(session_id: str) -> str:
+    """Synchronizer token derived from the secret id, so nothing extra is stored
+    and the token cannot be turned back into the id."""
+    return _b64(hmac.new(session_id.encode(), b"csrf-v1", hashlib.sha256).digest())
+
+
+def csrf_matches(session_id: str, presented: str) -> bool:
+    return hmac.compare_digest(csrf_token_for(session_id).encode(), presented.encode())

@@ -1,0 +1,111 @@
+"""Session use cases: start, resolve, end. Knows nothing of HTTP."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.clock import now_s
+from app.errors import NotFoundError, SessionExpiredError, UnauthenticatedError
+from app.events.envelope import Event, request_context
+from app.sessions.ids import hash_session_id, looks_like_session_id, new_session_id
+from app.sessions.record import SessionRecord
+from app.sessions.store import RedisSessionStore
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    ip: str = ""
+    user_agent: str = ""
+
+    def context(self) -> dict:
+        return request_context(self.ip, self.user_agent)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedSession:
+    session_id: str  # the secret; goes to the cookie and nowhere else
+    record: SessionRecord
+
+
+class SessionManager:
+    def __init__(self, *, store: RedisSessionStore, idle_timeout_s: int, absolute_timeout_s: int,
+                 epoch_ttl_s: int) -> None:
+        self.store = store
+        self.idle_timeout_s = idle_timeout_s
+        self.absolute_timeout_s = absolute_timeout_s
+        # How long a revocation epoch must outlive the things it revokes.
+        self.epoch_ttl_s = epoch_ttl_s
+
+    async def start(self, *, user_id: str, email: str, roles: tuple[str, ...], client: ClientInfo,
+                    events: list[Event] = (), auth_time: float | None = None,
+                    not_before: float = 0.0) -> StartedSession:
+        """Create a fresh session (a new id every time: no fixation)."""
+        now = max(now_s(), not_before + 0.001)
+        session_id = new_session_id()
+        record = SessionRecord(
+            sid_hash=hash_session_id(session_id), user_id=user_id, email=email, roles=roles,
+            created_at=now, last_seen_at=now, absolute_expires_at=now + self.absolute_timeout_s,
+            idle_timeout_s=self.idle_timeout_s, auth_time=auth_time or now,
+            ip=client.ip[:64], user_agent=client.user_agent[:256])
+        created = Event("auth.session.created", user_id,
+                        {"handle": record.handle, **client.context()}, time=now)
+        await self.store.create(record, [*events, created])
+        return StartedSession(session_id, record)
+
+    async def resolve(self, session_id: str) -> SessionRecord:
+        """The live session behind a cookie value.
+
+        :raises UnauthenticatedError: unknown, malformed or revoked id.
+        :raises SessionExpiredError: idle or absolute timeout passed (state is destroyed).
+        """
+        if not looks_like_session_id(session_id):
+            raise UnauthenticatedError()
+        lookup = await self.store.read(hash_session_id(session_id), now_s())
+        if lookup is None:
+            raise UnauthenticatedError()
+        if lookup.status == "ok":
+            return lookup.record
+        record = lookup.record
+        event_type = "auth.session.expired" if lookup.status == "expired" else "auth.session.revoked"
+        await self.store.revoke(record.user_id, {
+            record.sid_hash: Event(event_type, record.user_id, {"handle": record.handle})})
+        if lookup.status == "expired":
+            raise SessionExpiredError("The session has expired; log in again.")
+        raise UnauthenticatedError()
+
+    async def logout(self, record: SessionRecord, client: ClientInfo) -> None:
+        await self.store.revoke(record.user_id, {
+            record.sid_hash: Event("auth.logout", record.user_id,
+                                   {"handle": record.handle, **client.context()})})
+
+    async def end(self, record: SessionRecord, client: ClientInfo, *, reason: str) -> None:
+        await self.store.revoke(record.user_id, {
+            record.sid_hash: self._revoked(record.user_id, record.sid_hash, client, reason)})
+
+    async def end_by_handle(self, user_id: str, handle: str, client: ClientInfo) -> None:
+        """:raises NotFoundError: the user has no live session with that handle."""
+        sid_hash = await self.store.find_by_handle(user_id, handle)
+        ended = 0
+        if sid_hash is not None:
+            ended = await self.store.revoke(user_id, {sid_hash: self._revoked(user_id, sid_hash, client, "user")})
+        if not ended:
+            raise NotFoundError("No such session.")
+
+    async def end_all(self, user_id: str, client: ClientInfo, *, reason: str,
+                      keep: str | None = None) -> int:
+        """End every session of the user except ``keep`` (a sid hash)."""
+        targets = [sh for sh in await self.store.all_for_user(user_id) if sh != keep]
+        return await self.store.revoke(
+            user_id, {sh: self._revoked(user_id, sh, client, reason) for sh in targets})
+
+    async def revoke_everything_before(self, user_id: str, epoch: float, events: list[Event] = ()) -> None:
+        """Make every session and token of the user issued until ``epoch`` invalid at once."""
+        await self.store.set_epoch(user_id, epoch, self.epoch_ttl_s, list(events))
+
+    async def list(self, user_id: str) -> list[SessionRecord]:
+        records = await self.store.list_for_user(user_id)
+        return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+    @staticmethod
+    def _revoked(user_id: str, sid_hash: str, client: ClientInfo, reason: str) -> Event:
+        return Event("auth.session.revoked", user_id,
+                     {"handle": sid_hash[:16], "reason": reason, **client.context()})

@@ -1,0 +1,198 @@
+"""Typed settings: the one place defaults live.
+
+Layers, lowest first: ``config/default.toml``, the file named by ``AUTH_CONFIG``,
+then environment variables ``AUTH_<SECTION>__<FIELD>``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/auth"
+    pool_size: int = 10
+    connect_timeout_s: float = 3.0
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    # Every key the service writes starts with this, so one Redis can host
+    # several deployments (and tests can isolate themselves).
+    key_prefix: str = "auth"
+    socket_timeout_s: float = 2.0
+    max_connections: int = 64
+
+
+class BrokerSettings(BaseModel):
+    url: str = ""  # empty: use the Redis URL
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    allow_insecure_basic: bool = False
+    trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-* are believed
+    max_body_bytes: int = 64 * 1024
+    max_json_depth: int = 16
+    allowed_origins: str = ""  # extra origins accepted on login/register besides the request's own
+    cors_origins: str = ""  # CORS is off unless origins are listed here
+    workers: int = 1
+
+    @property
+    def trusted_proxy_set(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+
+    @property
+    def allowed_origin_set(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def cors_origin_set(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
+
+
+class SessionSettings(BaseModel):
+    idle_timeout_s: int = 1800
+    absolute_timeout_s: int = 43200
+    max_per_user: int = 100
+    # In-process cache of validated sessions, invalidated through pub/sub.
+    cache_ttl_s: float = 5.0
+    cache_size: int = 100_000
+
+
+class CookieSettings(BaseModel):
+    name: str = "__Host-id"
+    secure: bool = True
+    samesite: str = "Lax"
+
+    @model_validator(mode="after")
+    def _host_prefix_needs_secure(self) -> "CookieSettings":
+        if self.name.startswith("__Host-") and not self.secure:
+            raise ValueError("a __Host- cookie must be Secure; rename the cookie for plain-http development")
+        return self
+
+
+class PasswordSettings(BaseModel):
+    min_length: int = 15
+    max_length: int = 256
+    # argon2id parameters; the floor is OWASP's m=19 MiB, t=2, p=1.
+    time_cost: int = 2
+    memory_kib: int = 19456
+    parallelism: int = 1
+    hash_threads: int = 2
+
+    @model_validator(mode="after")
+    def _floor(self) -> "PasswordSettings":
+        if self.min_length < 8:
+            raise ValueError("password.min_length below 8 is not allowed (NIST SP 800-63B)")
+        if self.max_length < 64:
+            raise ValueError("password.max_length must allow at least 64 characters")
+        return self
+
+
+class TokenSettings(BaseModel):
+    issuer: str = "http://127.0.0.1:8080"
+    audience: str = "authsvc"
+    access_ttl_s: int = 900
+    refresh_ttl_s: int = 1209600
+    refresh_family_ttl_s: int = 2592000
+    refresh_grace_s: float = 10.0
+    algorithm: str = "EdDSA"  # or ES256
+    leeway_s: int = 30
+    keys_dir: str = "var/keys"
+    # Encrypts private keys at rest; empty means keys are written with 0600 permissions only.
+    keys_passphrase: str = ""
+    cookie_transport: bool = False
+
+
+class EventSettings(BaseModel):
+    stream: str = "auth:events"
+    source: str = "authsvc"
+    audit_group: str = "audit"
+    retention_s: int = 7 * 86400
+
+
+class WorkerSettings(BaseModel):
+    session_sweep_interval_s: float = 60.0
+    revocation_sweep_interval_s: float = 0.0  # 0: 1.5x the access-token lifetime
+    audit_drain_interval_s: float = 1.0
+    stream_trim_interval_s: float = 300.0
+    outbox_relay_interval_s: float = 10.0
+    batch_size: int = 500
+
+    def revocation_sweep_every(self, access_ttl_s: int) -> float:
+        return self.revocation_sweep_interval_s or 1.5 * access_ttl_s
+
+
+class ThrottleSettings(BaseModel):
+    account_free_failures: int = 5
+    account_block_after: int = 100
+    ip_free_failures: int = 50
+    base_delay_s: float = 1.0
+    max_delay_s: float = 900.0
+    window_s: int = 86400
+
+
+class SecuritySettings(BaseModel):
+    reauth_window_s: int = 600
+    # Fernet key (urlsafe base64, 32 bytes) for MFA secrets at rest; empty derives one per data dir.
+    data_key: str = ""
+    hsts_max_age_s: int = 63072000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AUTH_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    session: SessionSettings = Field(default_factory=SessionSettings)
+    cookie: CookieSettings = Field(default_factory=CookieSettings)
+    password: PasswordSettings = Field(default_factory=PasswordSettings)
+    tokens: TokenSettings = Field(default_factory=TokenSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
+    throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+    @property
+    def broker_url(self) -> str:
+        return self.broker.url or self.redis.url
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [DEFAULT_CONFIG]
+        extra = os.environ.get("AUTH_CONFIG")
+        if extra:
+            files.append(Path(extra))
+        # Later files win; env beats files; explicit init kwargs beat everything.
+        toml_sources = [TomlConfigSettingsSource(settings_cls, toml_file=f) for f in reversed(files)]
+        return (init_settings, env_settings, *toml_sources)
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)
