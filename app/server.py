@@ -20,8 +20,10 @@ from app.settings import Settings, load_settings
 
 def _services_ctx(app: web.Application):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        services = build_services(app[SETTINGS])
+        services = build_services(app[SETTINGS], web=True)
         app[SERVICES] = services
+        if services.bus is not None:
+            await services.bus.start()
         yield
         await services.close()
     return ctx

@@ -13,9 +13,11 @@ from app.accounts.manager import AccountManager
 from app.db.engine import make_engine, make_sessionmaker
 from app.db.outbox import OutboxRelay
 from app.db.users import UserRepository
+from app.events.invalidation import InvalidationBus
 from app.events.publisher import EventPublisher
 from app.passwords.hasher import Argon2Hasher
 from app.passwords.policy import PasswordPolicy
+from app.sessions.cache import SessionCache
 from app.sessions.manager import SessionManager
 from app.sessions.store import RedisSessionStore
 from app.settings import Settings
@@ -34,8 +36,11 @@ class Services:
     sessions: SessionManager
     accounts: AccountManager
     relay: OutboxRelay
+    bus: InvalidationBus | None = None
 
     async def close(self) -> None:
+        if self.bus is not None:
+            await self.bus.stop()
         self.hasher.close()
         await self.redis.aclose()
         await self.engine.dispose()
@@ -55,7 +60,9 @@ def make_redis(settings: Settings) -> Redis:
     )
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, web: bool = False) -> Services:
+    """The service graph; ``web=True`` adds the in-process caches and the pub/sub
+    bus that keeps them honest (only long-lived web processes want them)."""
     redis = make_redis(settings)
     engine = make_engine(settings.database.url, pool_size=settings.database.pool_size,
                          connect_timeout_s=settings.database.connect_timeout_s)
@@ -73,11 +80,18 @@ def build_services(settings: Settings) -> Services:
         touch_granularity_s=min(60.0, s.idle_timeout_s / 30))
     epoch_ttl = max(s.absolute_timeout_s, settings.tokens.refresh_family_ttl_s,
                     settings.tokens.access_ttl_s) + 3600
+    bus = InvalidationBus(redis=redis, channel=store.keys.channel) if web else None
+    session_cache = None
+    if bus is not None and s.cache_ttl_s > 0:
+        session_cache = SessionCache(ttl_s=s.cache_ttl_s, max_entries=s.cache_size,
+                                     is_trusted=lambda: bus.trusted)
+        bus.subscribe(session_cache.on_message, session_cache.reset)
     sessions = SessionManager(store=store, idle_timeout_s=s.idle_timeout_s,
-                              absolute_timeout_s=s.absolute_timeout_s, epoch_ttl_s=epoch_ttl)
+                              absolute_timeout_s=s.absolute_timeout_s, epoch_ttl_s=epoch_ttl,
+                              cache=session_cache)
     relay = OutboxRelay(sessionmaker=sessionmaker, publisher=publisher)
     accounts = AccountManager(sessionmaker=sessionmaker, users=users, hasher=hasher, policy=policy,
                               publisher=publisher, relay=relay, sessions=sessions)
     return Services(settings=settings, redis=redis, engine=engine, sessionmaker=sessionmaker,
                     publisher=publisher, hasher=hasher, users=users, session_store=store,
-                    sessions=sessions, accounts=accounts, relay=relay)
+                    sessions=sessions, accounts=accounts, relay=relay, bus=bus)

@@ -7,6 +7,7 @@ from app.clock import now_s
 from app.errors import NotFoundError, SessionExpiredError, UnauthenticatedError
 from app.events.envelope import Event, request_context
 from app.sessions.ids import hash_session_id, looks_like_session_id, new_session_id
+from app.sessions.cache import SessionCache
 from app.sessions.record import SessionRecord
 from app.sessions.store import RedisSessionStore
 
@@ -28,8 +29,9 @@ class StartedSession:
 
 class SessionManager:
     def __init__(self, *, store: RedisSessionStore, idle_timeout_s: int, absolute_timeout_s: int,
-                 epoch_ttl_s: int) -> None:
+                 epoch_ttl_s: int, cache: SessionCache | None = None) -> None:
         self.store = store
+        self.cache = cache
         self.idle_timeout_s = idle_timeout_s
         self.absolute_timeout_s = absolute_timeout_s
         # How long a revocation epoch must outlive the things it revokes.
@@ -59,10 +61,20 @@ class SessionManager:
         """
         if not looks_like_session_id(session_id):
             raise UnauthenticatedError()
-        lookup = await self.store.read(hash_session_id(session_id), now_s())
+        sid_hash = hash_session_id(session_id)
+        now = now_s()
+        cache = self.cache
+        if cache is not None:
+            cached = cache.get(sid_hash, now)
+            if cached is not None and cached.is_live(now):
+                return cached
+            generation = cache.generation
+        lookup = await self.store.read(sid_hash, now)
         if lookup is None:
             raise UnauthenticatedError()
         if lookup.status == "ok":
+            if cache is not None:
+                cache.put(lookup.record, now, generation)
             return lookup.record
         record = lookup.record
         event_type = "auth.session.expired" if lookup.status == "expired" else "auth.session.revoked"

@@ -1,0 +1,68 @@
+"""Invariant 1 with in-process caches: a revocation on one web process is seen
+by every other process within 100 ms, even when they have the session cached."""
+import asyncio
+import time
+
+from app.events.envelope import Event
+from app.http.appkeys import SERVICES
+from tests.support.browser import Browser
+
+
+async def _warm(browser: Browser) -> None:
+    for _ in range(3):
+        assert (await browser.request("GET", "/auth/session")).status == 200
+
+
+async def _rejected_within(browser: Browser, seconds: float) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        if (await browser.request("GET", "/auth/session")).status == 401:
+            return time.perf_counter() - start
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"session still accepted after {seconds}s")
+
+
+async def test_logout_on_one_process_rejected_by_cached_other(serve, settings):
+    a, b = await serve(settings), await serve(settings)
+    on_a = Browser(a)
+    await on_a.signed_up()
+    on_b = Browser(b)
+    on_b.session_id, on_b.csrf = on_a.session_id, on_a.csrf
+    await _warm(on_b)
+    cache = b.server.app[SERVICES].sessions.cache
+    assert cache is not None and cache.get(
+        next(iter(cache._entries)), time.time()) is not None, "the other process must have it cached"
+    assert (await on_a.request("POST", "/auth/logout")).status == 204
+    assert await _rejected_within(on_b, 0.1) < 0.1
+
+
+async def test_password_change_epoch_reaches_cached_process(serve, settings):
+    a, b = await serve(settings), await serve(settings)
+    first = Browser(a)
+    email = await first.signed_up()
+    second = Browser(b)
+    assert (await second.login(email)).status == 200
+    await _warm(second)
+    reply = await first.request("POST", "/auth/password", json={
+        "current_password": "correct horse battery staple 42",
+        "new_password": "an entirely different passphrase 7"})
+    assert reply.status == 204
+    assert await _rejected_within(second, 0.1) < 0.1
+
+
+async def test_cache_not_trusted_while_pubsub_link_is_down(serve, settings):
+    client = await serve(settings)
+    services = client.server.app[SERVICES]
+    browser = Browser(client)
+    await browser.signed_up()
+    await _warm(browser)
+    assert services.sessions.cache._entries
+    await services.bus.stop()  # the link is gone: nothing may be served from memory
+    assert not services.bus.trusted
+    assert not services.sessions.cache._entries
+    # With the cache distrusted every check reads Redis, so a revocation made
+    # directly in Redis (as another process would) is seen at once.
+    user_id = (await (await browser.request("GET", "/auth/session")).json())["user"]["id"]
+    [record] = await services.sessions.list(user_id)
+    await services.session_store.revoke(user_id, {record.sid_hash: Event("auth.session.revoked", user_id, {})})
+    assert (await browser.request("GET", "/auth/session")).status == 401
