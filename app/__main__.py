@@ -13,6 +13,8 @@ def _serve(args: argparse.Namespace) -> int:
     from app.runner import serve
 
     settings = load_settings()
+    if args.workers is not None:
+        settings.http.workers = args.workers
     serve(settings, host=args.host or settings.http.host, port=args.port or settings.http.port)
     return 0
 
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the web process")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="web processes sharing the port (0: one per core)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("migrate", help="create the database if needed and apply every migration")

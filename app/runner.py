@@ -1,7 +1,16 @@
-"""Running the web process."""
+"""Running the web process(es).
+
+With ``http.workers`` > 1 the parent forks that many single-threaded aiohttp
+processes sharing the port through SO_REUSEPORT; the kernel spreads connections.
+They share nothing in memory: sessions, revocations and cache invalidation go
+through Redis, so any process can answer any request.
+"""
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
 
 from aiohttp import web
 
@@ -9,13 +18,40 @@ from app.server import create_app
 from app.settings import Settings
 
 
-def serve(settings: Settings, *, host: str, port: int) -> None:
+def _install_uvloop() -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # uvloop is optional (e.g. on Windows)
         pass
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    web.run_app(create_app(settings), host=host, port=port, access_log=None,
-                reuse_port=settings.http.workers > 1)
+
+
+def _run_one(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+    _install_uvloop()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
+    web.run_app(create_app(settings), host=host, port=port, access_log=None, reuse_port=reuse_port,
+                print=None if reuse_port else print)
+
+
+def serve(settings: Settings, *, host: str, port: int) -> None:
+    workers = settings.http.workers or os.cpu_count() or 1
+    if workers == 1:
+        _run_one(settings, host, port, reuse_port=False)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    children = [ctx.Process(target=_run_one, args=(settings, host, port, True), daemon=False)
+                for _ in range(workers)]
+    for child in children:
+        child.start()
+    print(f"serving on http://{host}:{port} with {workers} processes", flush=True)
+
+    def stop(signum, frame) -> None:
+        for child in children:
+            if child.is_alive():
+                os.kill(child.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.join()

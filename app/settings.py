@@ -48,7 +48,7 @@ class HttpSettings(BaseModel):
     max_json_depth: int = 16
     allowed_origins: str = ""  # extra origins accepted on login/register besides the request's own
     cors_origins: str = ""  # CORS is off unless origins are listed here
-    workers: int = 1
+    workers: int = 1  # web processes; 0 means one per core
 
     @property
     def trusted_proxy_set(self) -> frozenset[str]:
