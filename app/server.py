@@ -14,6 +14,8 @@ from app.http.cookies import CookieTransport
 from app.http.csrf import csrf_middleware
 from app.http.errors import error_middleware
 from app.http.headers import add_security_headers
+from app.http import metrics
+from app.http.metrics import metrics_middleware
 from app.services import build_services
 from app.settings import Settings, load_settings
 
@@ -32,7 +34,7 @@ def _services_ctx(app: web.Application):
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or load_settings()
     app = web.Application(
-        middlewares=[error_middleware, authentication_middleware, csrf_middleware, guard_middleware],
+        middlewares=[metrics_middleware, error_middleware, authentication_middleware, csrf_middleware, guard_middleware],
         client_max_size=settings.http.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -40,5 +42,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_services_ctx(app))
     app.on_response_prepare.append(add_security_headers)
     app.add_routes(health_routes.routes)
+    app.add_routes(metrics.routes)
     app.add_routes(auth_routes.routes)
     return app

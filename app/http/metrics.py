@@ -1,0 +1,37 @@
+"""Prometheus metrics: request counts and latency by route, per process."""
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+REQUESTS = Counter("authsvc_http_requests_total", "HTTP requests by route and status",
+                   ["method", "route", "status"], registry=REGISTRY)
+LATENCY = Histogram("authsvc_http_request_seconds", "HTTP request latency by route", ["route"],
+                    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+                    registry=REGISTRY)
+
+routes = web.RouteTableDef()
+
+
+def _route_name(request: web.Request) -> str:
+    # The route template, not the path: unbounded label values would exhaust memory.
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler) -> web.StreamResponse:
+    start = time.perf_counter()
+    response = await handler(request)
+    route = _route_name(request)
+    LATENCY.labels(route).observe(time.perf_counter() - start)
+    REQUESTS.labels(request.method, route, str(response.status)).inc()
+    return response
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
