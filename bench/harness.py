@@ -1,0 +1,553 @@
+"""The benchmark harness: one invocation measures the service and its peers on this machine
+and writes bench/REPORT.md and bench/chart.png. Run it through `make bench`.
+
+Sizes come from the environment (BENCH_QUICK=1 for a fast run); every figure whose feature
+is missing is skipped with a "not available yet" line instead of failing the run.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# The code under test: a snapshot of the last commit made by run.sh (others edit the work
+# tree while this runs), or the work tree itself with BENCH_TREE=work.
+APP_ROOT = Path(os.environ.get("BENCH_APP_ROOT", ROOT))
+sys.path.insert(0, str(APP_ROOT))
+sys.path.insert(0, str(HERE))
+
+import aiohttp  # noqa: E402
+
+import redis_bulk  # noqa: E402
+import report  # noqa: E402
+import wrkrun  # noqa: E402
+from procs import PY, Proc, free_port  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+CFG = {
+    "duration_s": _env_float("BENCH_DURATION_S", 2 if QUICK else 5),
+    "rounds": _env_int("BENCH_ROUNDS", 3),
+    "connections": _env_int("BENCH_CONNECTIONS", 32),
+    "web_procs": _env_int("BENCH_WEB_PROCS", 2),
+    "login_connections": _env_int("BENCH_LOGIN_CONNECTIONS", 8),
+    "refresh_connections": _env_int("BENCH_REFRESH_CONNECTIONS", 4),
+    "revocation_trials": _env_int("BENCH_REVOCATION_TRIALS", 30 if QUICK else 200),
+    "revocation_procs": 4,
+    "sessions_small": _env_int("BENCH_SESSIONS_SMALL", 10_000 if QUICK else 100_000),
+    "sessions_large": _env_int("BENCH_SESSIONS_LARGE", 10_000 if QUICK else 1_000_000),
+    "sessions_per_user": _env_int("BENCH_SESSIONS_PER_USER", 2),
+    "audit_events": _env_int("BENCH_AUDIT_EVENTS", 5_000 if QUICK else 50_000),
+}
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/auth_bench")
+PREFIX = f"authbench-{os.getpid()}"
+PASSWORD = "correct horse battery staple 42"
+T0 = time.monotonic()
+
+
+# ---------------------------------------------------------------- progress display
+
+class Step:
+    """One line per step with the elapsed time, printed as the step starts and ends."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+    def __enter__(self) -> "Step":
+        self.start = time.monotonic()
+        print(f"[{time.monotonic() - T0:6.1f}s] {self.title} ...", flush=True)
+        return self
+
+    def done(self, outcome: str) -> None:
+        self.outcome = outcome
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        took = time.monotonic() - self.start
+        if exc is not None:
+            print(f"[{time.monotonic() - T0:6.1f}s]   {self.title}: FAILED after {took:.1f}s: {exc}",
+                  flush=True)
+            last = (str(exc).strip().splitlines() or [""])[-1]
+            report.failures.append(f"{self.title}: {type(exc).__name__}: {last[:300]}")
+            return True  # one broken figure must not take the others down
+        print(f"[{time.monotonic() - T0:6.1f}s]   {self.title}: {getattr(self, 'outcome', 'done')} "
+              f"({took:.1f}s)", flush=True)
+        return False
+
+
+def note(text: str) -> None:
+    print(f"[{time.monotonic() - T0:6.1f}s]   {text}", flush=True)
+
+
+# ---------------------------------------------------------------- servers
+
+def service_env(port: int) -> dict[str, str]:
+    return {
+        "AUTH_DATABASE__URL": DB_URL,
+        "AUTH_REDIS__URL": REDIS_URL,
+        "AUTH_REDIS__KEY_PREFIX": PREFIX,
+        "AUTH_EVENTS__STREAM": f"{PREFIX}:events",
+        "AUTH_COOKIE__SECURE": "false",
+        "AUTH_COOKIE__NAME": "sid",
+        "AUTH_HTTP__HOST": "127.0.0.1",
+        "AUTH_HTTP__PORT": str(port),
+        "AUTH_TOKENS__ISSUER": "http://127.0.0.1",
+        "AUTH_TOKENS__KEYS_DIR": str(ROOT / "var" / "bench-keys"),
+        "PYTHONPATH": str(APP_ROOT),
+    }
+
+
+def start_service(name: str, procs_n: int) -> tuple[Proc, str]:
+    port = free_port()
+    p = Proc(name, [PY, "-m", "app", "serve", "--port", str(port), "--workers", str(procs_n)],
+             env=service_env(port))
+    base = f"http://127.0.0.1:{port}"
+    p.wait_http(base + "/healthz")
+    return p, base
+
+
+def start_baseline(kind: str, procs_n: int) -> tuple[Proc, str]:
+    port = free_port()
+    p = Proc(f"baseline-{kind}", [PY, str(HERE / "baseline_server.py"), kind, "--port", str(port),
+                                  "--procs", str(procs_n), "--redis", REDIS_URL, "--prefix", PREFIX])
+    base = f"http://127.0.0.1:{port}"
+    p.wait_http(base + "/healthz")
+    return p, base
+
+
+def http_rounds(url: str, header: tuple[str, str] | None = None, *, connections: int | None = None,
+                threads: int = 1) -> wrkrun.Series:
+    env = {"BENCH_HEADER_NAME": header[0], "BENCH_HEADER_VALUE": header[1]} if header else {}
+    series = wrkrun.rounds(CFG["rounds"], url, duration_s=CFG["duration_s"],
+                           connections=connections or CFG["connections"], threads=threads,
+                           script="headers.lua", env=env)
+    if series.error_share > 0.01:
+        raise RuntimeError(f"{series.error_share:.1%} of the requests to {url} failed")
+    return series
+
+
+def series_text(s: wrkrun.Series) -> str:
+    lo, hi = s.span("rps")
+    return f"{s.median('rps'):,.0f} req/s (min {lo:,.0f}, max {hi:,.0f}); p50 {s.median('p50_ms'):.2f} ms, " \
+           f"p99 {s.median('p99_ms'):.2f} ms"
+
+
+def cpu_loop(kind: str, seconds: float, threads: int = 2) -> dict:
+    out = subprocess.run([PY, str(HERE / "cpu_loops.py"), kind, "--seconds", str(seconds), "--threads",
+                          str(threads)], capture_output=True, text=True, cwd=APP_ROOT, timeout=seconds + 60,
+                         env={**os.environ, "PYTHONPATH": str(APP_ROOT)})
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip()[-500:])
+    return json.loads(out.stdout)
+
+
+# ---------------------------------------------------------------- HTTP helpers
+
+def client(base_connections: int = 4) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(),
+                                 connector=aiohttp.TCPConnector(limit=base_connections))
+
+
+async def register_and_login(base: str, email: str) -> tuple[str, str, str]:
+    """(user id, cookie value, csrf token) through the public HTTP API."""
+    async with client() as http:
+        async with http.post(base + "/auth/register", json={"email": email, "password": PASSWORD}) as r:
+            if r.status not in (201, 202):
+                raise RuntimeError(f"register answered {r.status}: {await r.text()}")
+        async with http.post(base + "/auth/login", json={"email": email, "password": PASSWORD}) as r:
+            body = await r.json()
+            if r.status != 200:
+                raise RuntimeError(f"login answered {r.status}: {body}")
+            cookie = r.cookies["sid"].value
+        return body["user"]["id"], cookie, body["csrf_token"]
+
+
+async def password_grant(base: str, email: str) -> dict | None:
+    """A token reply, or None when /auth/token is not there yet."""
+    async with client() as http:
+        async with http.post(base + "/auth/token", json={"grant_type": "password", "username": email,
+                                                         "password": PASSWORD}) as r:
+            if r.status in (404, 405):
+                return None
+            body = await r.json(content_type=None)
+            if r.status != 200 or "access_token" not in body:
+                raise RuntimeError(f"/auth/token answered {r.status}: {body}")
+            return body
+
+
+# ---------------------------------------------------------------- figures
+
+def fig_sessions(results: dict) -> None:
+    procs_n = CFG["web_procs"]
+    with Step(f"cookie-session validation: service with {procs_n} processes"):
+        svc, base = start_service("service", procs_n)
+        results["service"] = (svc, base)
+        email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+        uid, cookie, _ = asyncio.run(register_and_login(base, email))
+        results["user"] = {"email": email, "id": uid, "cookie": cookie}
+        s = http_rounds(base + "/auth/session", ("Cookie", f"sid={cookie}"))
+        results["session"] = s
+        note("service: " + series_text(s))
+    with Step("baseline: bare aiohttp handler"):
+        p, b = start_baseline("bare", procs_n)
+        with p:
+            results["bare"] = http_rounds(b + "/auth/session")
+        note("bare: " + series_text(results["bare"]))
+    with Step("baseline: aiohttp-session with RedisStorage"):
+        p, b = start_baseline("aiohttp-session", procs_n)
+        with p:
+            async def login() -> str:
+                async with client() as http:
+                    async with http.post(b + "/login") as r:
+                        return r.cookies[f"{PREFIX}_AIOHTTP_SESSION"].value
+            cookie = asyncio.run(login())
+            results["aiohttp_session"] = http_rounds(
+                b + "/auth/session", ("Cookie", f"{PREFIX}_AIOHTTP_SESSION={cookie}"))
+        note("aiohttp-session: " + series_text(results["aiohttp_session"]))
+    s, bare, ahs = results.get("session"), results.get("bare"), results.get("aiohttp_session")
+    if s and bare:
+        report.row("Session check (GET /auth/session) vs bare handler", s.median("rps"), bare.median("rps"),
+                   "req/s", target=0.7, span=s.span("rps"), base_span=bare.span("rps"))
+        report.row("Session check p50 latency vs bare handler (lower is better)", s.median("p50_ms"),
+                   bare.median("p50_ms"), "ms", target=None, higher_is_better=False)
+        report.row("Session check p99 latency vs bare handler (lower is better)", s.median("p99_ms"),
+                   bare.median("p99_ms"), "ms", target=None, higher_is_better=False)
+    if s and ahs:
+        report.row("Session check vs aiohttp-session (RedisStorage)", s.median("rps"), ahs.median("rps"),
+                   "req/s", target=2.5, span=s.span("rps"), base_span=ahs.span("rps"))
+    report.chart_series.update({k: v for k, v in (("service /auth/session", s), ("bare aiohttp", bare),
+                                                  ("aiohttp-session", ahs)) if v})
+
+
+def fig_tokens(results: dict) -> None:
+    if "service" not in results:
+        report.skip("Bearer validation and refresh grants", "the service did not start")
+        return
+    _, base = results["service"]
+    email = results["user"]["email"]
+    grant = None
+    with Step("tokens: probing POST /auth/token"):
+        grant = asyncio.run(password_grant(base, email))
+    if grant is None:
+        report.skip("Bearer validation (protected route) vs bare handler", "not available yet: no POST /auth/token")
+        report.skip("Refresh grants vs bare handler", "not available yet: no POST /auth/token")
+        return
+    with Step("Bearer validation on GET /auth/sessions"):
+        header = ("Authorization", f"Bearer {grant['access_token']}")
+
+        async def probe() -> int:
+            async with client() as http:
+                async with http.get(base + "/auth/sessions", headers={header[0]: header[1]}) as r:
+                    return r.status
+        status = asyncio.run(probe())
+        if status != 200:
+            report.skip("Bearer validation (protected route) vs bare handler",
+                        f"not available yet: GET /auth/sessions with a Bearer token answered {status}")
+        else:
+            s = http_rounds(base + "/auth/sessions", header)
+            note("bearer: " + series_text(s))
+            report.row("Bearer validation (GET /auth/sessions) vs bare handler", s.median("rps"),
+                       results["bare"].median("rps"), "req/s", target=0.7, span=s.span("rps"),
+                       base_span=results["bare"].span("rps"))
+            report.chart_series["service Bearer"] = s
+    with Step("refresh grants (each connection spends the token its last reply gave it)"):
+        c = CFG["refresh_connections"]
+        tokens = [asyncio.run(password_grant(base, email))["refresh_token"] for _ in range(c)]
+        s = wrkrun.rounds(CFG["rounds"], base + "/auth/token", duration_s=CFG["duration_s"], connections=c,
+                          threads=c, script="refresh.lua", env={"BENCH_TOKENS": ",".join(tokens)},
+                          warmup_s=0.5)
+        if s.error_share > 0.01:
+            raise RuntimeError(f"{s.error_share:.1%} of refresh grants failed (reuse detection or errors)")
+        note("refresh: " + series_text(s))
+        p, b = start_baseline("bare", CFG["web_procs"])
+        with p:
+            bare = wrkrun.rounds(CFG["rounds"], b + "/auth/session", duration_s=CFG["duration_s"], connections=c,
+                                 threads=c, script="headers.lua")
+        report.row(f"Refresh grants vs bare handler (both at {c} connections)", s.median("rps"),
+                   bare.median("rps"), "req/s", target=0.3, span=s.span("rps"), base_span=bare.span("rps"))
+
+
+def fig_logins(results: dict) -> None:
+    if "service" not in results:
+        report.skip("Password logins vs raw argon2", "the service did not start")
+        return
+    _, base = results["service"]
+    user = results["user"]
+    with Step("baseline: raw argon2id verify loop on 2 threads"):
+        raw = cpu_loop("argon2", CFG["duration_s"] * 2, threads=2)
+        note(f"argon2 ({raw['params']}): {raw['ops_per_s']:.1f} verifies/s")
+    with Step(f"password logins (POST /auth/login, {CFG['login_connections']} connections)"):
+        body = json.dumps({"email": user["email"], "password": PASSWORD})
+        s = wrkrun.rounds(CFG["rounds"], base + "/auth/login", duration_s=CFG["duration_s"] * 2,
+                          connections=CFG["login_connections"], script="login.lua", env={"BENCH_BODY": body})
+        if s.error_share > 0.01:
+            raise RuntimeError(f"{s.error_share:.1%} of logins failed")
+        note("logins: " + series_text(s))
+        report.row("Password logins vs raw argon2id verify rate (2 cores)", s.median("rps"), raw["ops_per_s"],
+                   "per s", target=0.9, span=s.span("rps"), note=f"argon2id {raw['params']}")
+    with Step("session-check latency: idle, then during a login storm"):
+        url = base + "/auth/session"
+        probe_argv = [PY, str(HERE / "probes.py"), "http", "--url", url, "--header", f"Cookie: sid={user['cookie']}",
+                      "--seconds", str(CFG["duration_s"] * 2), "--gap-ms", "5"]
+        idle = json.loads(subprocess.run(probe_argv, capture_output=True, text=True, check=True).stdout)
+        storm = subprocess.Popen(["wrk", "-t1", "--latency", f"-c{CFG['login_connections']}",
+                                  f"-d{CFG['duration_s'] * 2 + 3:g}s", "-s", str(wrkrun.LUA_DIR / "login.lua"),
+                                  base + "/auth/login"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env={**os.environ, "BENCH_BODY": body}, text=True)
+        time.sleep(1.0)  # let the storm reach full CPU
+        busy = json.loads(subprocess.run(probe_argv, capture_output=True, text=True, check=True).stdout)
+        storm_out, _ = storm.communicate(timeout=120)
+        storm_rps = wrkrun.parse(storm_out).rps
+        note(f"idle p99 {idle['p99_ms']:.2f} ms, storm p99 {busy['p99_ms']:.2f} ms "
+             f"({storm_rps:.0f} logins/s meanwhile)")
+        report.row("Session-check p99 during a login storm vs idle (lower is better)", busy["p99_ms"],
+                   idle["p99_ms"], "ms", target=4.0, higher_is_better=False,
+                   note=f"{storm_rps:.0f} logins/s meanwhile; p50 {busy['p50_ms']:.2f} vs {idle['p50_ms']:.2f} ms")
+
+
+def fig_jwt_baseline(results: dict) -> None:
+    with Step("baseline: PyJWT EdDSA verify loop (one thread)"):
+        out = cpu_loop("jwt", CFG["duration_s"])
+        note(f"PyJWT EdDSA: {out['ops_per_s']:,.0f} verifies/s")
+        report.info.append(f"PyJWT EdDSA verify loop on one thread: {out['ops_per_s']:,.0f} verifies/s "
+                           f"(the ceiling of a single event loop that only verified tokens).")
+
+
+def fig_revocation(results: dict) -> None:
+    n = CFG["revocation_procs"]
+    with Step(f"revocation propagation: {n} web processes, {CFG['revocation_trials']} logouts"):
+        started = [start_service(f"revocation-{i}", 1) for i in range(n)]
+        try:
+            samples, immediate = asyncio.run(_revocation_trials([b for _, b in started]))
+        finally:
+            for p, _ in started:
+                p.stop()
+        samples.sort()
+        p50 = report.pct(samples, 0.5)
+        p99 = report.pct(samples, 0.99)
+        note(f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {samples[-1]:.2f} ms; "
+             f"{immediate}/{len(samples)} first polls already rejected")
+        report.row("Revocation propagation p99 (logout reply -> first 401 on each of 4 processes)", p99, None,
+                   "ms", target=50.0, higher_is_better=False, absolute=True,
+                   note=f"p50 {p50:.2f} ms, max {samples[-1]:.2f} ms over {len(samples)} samples; "
+                        f"{immediate} already rejected at the first poll")
+
+
+async def _revocation_trials(bases: list[str]) -> tuple[list[float], int]:
+    from app.sessions.manager import ClientInfo
+    from app.services import build_services
+    from app.settings import load_settings
+
+    services = build_services(load_settings())
+    samples: list[float] = []
+    immediate = 0
+    sessions = [aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(),
+                                      connector=aiohttp.TCPConnector(limit=1)) for _ in bases]
+    try:
+        for _ in range(CFG["revocation_trials"]):
+            started = await services.sessions.start(user_id=str(uuid.uuid4()), email="revoke@example.com",
+                                                    roles=(), client=ClientInfo("127.0.0.1", "authbench"))
+            headers = {"Cookie": f"sid={started.session_id}"}
+            csrf = None
+            for http, base in zip(sessions, bases):  # warm every process's cache with this session
+                async with http.get(base + "/auth/session", headers=headers) as r:
+                    if r.status != 200:
+                        raise RuntimeError(f"fresh session answered {r.status} on {base}")
+                    csrf = (await r.json())["csrf_token"]
+            async with sessions[0].post(bases[0] + "/auth/logout",
+                                        headers={**headers, "X-CSRF-Token": csrf}) as r:
+                await r.read()
+                if r.status != 204:
+                    raise RuntimeError(f"logout answered {r.status}")
+            t0 = time.perf_counter()
+
+            async def first_rejection(http: aiohttp.ClientSession, base: str) -> tuple[float, bool]:
+                first = True
+                while time.perf_counter() - t0 < 2.0:
+                    async with http.get(base + "/auth/session", headers=headers) as r:
+                        await r.read()
+                        if r.status == 401:
+                            return (time.perf_counter() - t0) * 1000, first
+                    first = False
+                return float("inf"), False
+            for ms, was_first in await asyncio.gather(*(first_rejection(h, b) for h, b in zip(sessions, bases))):
+                samples.append(ms)
+                immediate += was_first
+    finally:
+        for s in sessions:
+            await s.close()
+        await services.close()
+    return samples, immediate
+
+
+def fig_memory_and_sweep(results: dict) -> None:
+    asyncio.run(_memory_and_sweep())
+
+
+async def _memory_and_sweep() -> None:
+    from redis.asyncio import Redis
+
+    from app.settings import load_settings
+
+    settings = load_settings()
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"{PREFIX}-mem"
+    store = redis_bulk.make_store(redis, prefix)
+    small, large = CFG["sessions_small"], CFG["sessions_large"]
+    per_user = CFG["sessions_per_user"]
+    s = settings.session
+    try:
+        base_mem = await redis_bulk.used_memory(redis)
+        made = 0
+        for size in sorted({small, large}):
+            with Step(f"Redis memory: creating sessions up to {size:,} through RedisSessionStore.create"):
+                t = time.perf_counter()
+                await redis_bulk.create_sessions(store, size - made, per_user=per_user,
+                                                 idle_s=s.idle_timeout_s, abs_s=s.absolute_timeout_s)
+                rate = (size - made) / (time.perf_counter() - t)
+                made = size
+                per = (await redis_bulk.used_memory(redis) - base_mem) / size
+                parts = await redis_bulk.breakdown(redis, store, size)
+                note(f"{per:.0f} bytes/session ({rate:,.0f} creates/s); {parts}")
+                report.row(f"Redis memory per active session at {size:,} (incl. indexes)", per, None, "bytes",
+                           target=512, higher_is_better=False, absolute=True,
+                           note=f"{per_user} sessions per user; hash {parts['session hash']:.0f} B "
+                                f"({parts['hash encoding']}), user index {parts['user index share']:.0f} B, "
+                                f"expiry zset {parts['expiry zset share']:.0f} B")
+        with Step(f"expiry sweep over {made:,} expired sessions (batch {settings.workers.batch_size}) "
+                  f"with a PING probe"):
+            probe = subprocess.Popen([PY, str(HERE / "probes.py"), "ping", "--redis", REDIS_URL, "--seconds", "600"],
+                                     stdout=subprocess.PIPE, text=True)
+            await asyncio.sleep(0.5)
+            # Past both timeouts: every one of them is due and expired from the sweep's point of view.
+            ended, secs = await redis_bulk.sweep_all(store, time.time() + s.absolute_timeout_s + 60,
+                                                     settings.workers.batch_size)
+            probe.send_signal(signal.SIGTERM)
+            ping = json.loads(probe.communicate(timeout=30)[0])
+            rate = ended / secs
+            note(f"{ended:,} ended in {secs:.1f}s = {rate:,.0f}/s; PING max {ping['max_ms']:.2f} ms, "
+                 f"p99 {ping['p99_ms']:.2f} ms")
+            report.row(f"Expiry sweep throughput over {made:,} expired sessions", rate, None, "sessions/s",
+                       target=50_000, absolute=True, note=f"batch of {settings.workers.batch_size} per Lua call")
+            report.row("Worst Redis latency seen by a concurrent client during the sweep", ping["max_ms"], None,
+                       "ms", target=10.0, higher_is_better=False, absolute=True,
+                       note=f"PING loop, p99 {ping['p99_ms']:.2f} ms over {ping['n']:,} PINGs")
+    finally:
+        await redis_bulk.delete_prefix(redis, f"{prefix}*")
+        await redis.aclose()
+
+
+def fig_audit(results: dict) -> None:
+    import importlib.util
+
+    spec = None
+    for name in ("workers.audit", "workers.tasks.audit", "workers.audit_writer"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            spec = None
+        if spec:
+            break
+    if spec is None:
+        report.skip("Audit pipeline events/s into Postgres and lag p99",
+                    "not available yet: no audit worker in workers/")
+        return
+    try:
+        import audit_bench  # noqa: F401 (bench/audit_bench.py, written once the worker exists)
+    except ImportError:
+        report.skip("Audit pipeline events/s into Postgres and lag p99",
+                    f"not available yet: {spec.name} exists but the harness has no driver for it yet")
+        return
+    with Step(f"audit pipeline: {CFG['audit_events']:,} events through the worker into Postgres"):
+        out = audit_bench.run(CFG["audit_events"], prefix=PREFIX, redis_url=REDIS_URL, db_url=DB_URL)
+        report.row("Audit pipeline throughput into Postgres", out["events_per_s"], None, "events/s",
+                   target=2000, absolute=True)
+        report.row("Audit lag p99", out["lag_p99_s"], None, "s", target=2.0, higher_is_better=False, absolute=True)
+
+
+# ---------------------------------------------------------------- main
+
+async def _drop_bench_database() -> None:
+    """A fresh bench database every run: the code under test may be at other migration heads."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    target = make_url(DB_URL)
+    if not target.database.startswith("auth_bench"):
+        raise RuntimeError(f"refusing to drop {target.database}: not a bench database")
+    dsn = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def migrate() -> None:
+    with Step(f"migrating a fresh bench database ({DB_URL.rsplit('/', 1)[-1]})"):
+        asyncio.run(_drop_bench_database())
+        out = subprocess.run([PY, "-m", "app", "migrate"], cwd=APP_ROOT, capture_output=True, text=True,
+                             env={**os.environ, **service_env(0)}, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.strip()[-800:])
+
+
+async def _cleanup() -> int:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        # Ours and what an interrupted earlier run left behind; nobody else uses "authbench-".
+        return await redis_bulk.delete_prefix(redis, "authbench-*")
+    finally:
+        await redis.aclose()
+
+
+def main() -> int:
+    os.environ.update(service_env(0))
+    mode = "quick" if QUICK else "full"
+    print(f"authsvc benchmark ({mode} mode): {json.dumps(CFG)}", flush=True)
+    with Step("removing leftovers of earlier runs (authbench-* keys)"):
+        asyncio.run(_cleanup())
+    migrate()
+    results: dict = {}
+    try:
+        fig_sessions(results)
+        fig_tokens(results)
+        fig_logins(results)
+        fig_jwt_baseline(results)
+    finally:
+        if "service" in results:
+            results["service"][0].stop()
+    fig_revocation(results)
+    fig_memory_and_sweep(results)
+    fig_audit(results)
+    with Step("cleaning up bench keys"):
+        asyncio.run(_cleanup())
+    with Step("writing bench/REPORT.md and bench/chart.png"):
+        report.write(HERE, mode=mode, cfg=CFG, elapsed_s=time.monotonic() - T0,
+                     code=os.environ.get("BENCH_CODE", "the work tree"))
+    print(f"[{time.monotonic() - T0:6.1f}s] done: bench/REPORT.md, bench/chart.png", flush=True)
+    return 1 if report.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
