@@ -8,6 +8,7 @@ from aiohttp import web
 
 from app.authz.guards import guard_middleware
 from app.http import auth_routes, health_routes
+from app.http import admin_authz_routes, authz_routes
 from app.http.appkeys import AUTHENTICATORS, SERVICES, SETTINGS
 from app.http.authn import authentication_middleware, cookie_authenticator
 from app.http.cookies import CookieTransport
@@ -44,4 +45,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(health_routes.routes)
     app.add_routes(metrics.routes)
     app.add_routes(auth_routes.routes)
+    app.add_routes(authz_routes.routes)
+    app.add_routes(admin_authz_routes.routes)
     return app

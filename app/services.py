@@ -10,6 +10,7 @@ from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.accounts.manager import AccountManager
+from app.authz.wiring import Authorizer, AuthzManager, build_authz
 from app.db.engine import make_engine, make_sessionmaker
 from app.db.outbox import OutboxRelay
 from app.db.users import UserRepository
@@ -37,6 +38,8 @@ class Services:
     accounts: AccountManager
     relay: OutboxRelay
     bus: InvalidationBus | None = None
+    authz: "Authorizer | None" = None
+    authz_admin: "AuthzManager | None" = None
 
     async def close(self) -> None:
         if self.bus is not None:
@@ -92,6 +95,9 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
     relay = OutboxRelay(sessionmaker=sessionmaker, publisher=publisher)
     accounts = AccountManager(sessionmaker=sessionmaker, users=users, hasher=hasher, policy=policy,
                               publisher=publisher, relay=relay, sessions=sessions)
+    authz, authz_admin = build_authz(settings, redis=redis, sessionmaker=sessionmaker, users=users,
+                                     publisher=publisher, relay=relay, store=store, bus=bus)
     return Services(settings=settings, redis=redis, engine=engine, sessionmaker=sessionmaker,
                     publisher=publisher, hasher=hasher, users=users, session_store=store,
-                    sessions=sessions, accounts=accounts, relay=relay, bus=bus)
+                    sessions=sessions, accounts=accounts, relay=relay, bus=bus,
+                    authz=authz, authz_admin=authz_admin)

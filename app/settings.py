@@ -145,6 +145,16 @@ class ThrottleSettings(BaseModel):
     window_s: int = 86400
 
 
+class AuthzSettings(BaseModel):
+    # Actions rules may name; a rule naming any other is refused at write time (422).
+    actions: str = "create,read,update,delete,list,manage"
+    cache_size: int = 10_000  # compiled per-caller views kept per process
+
+    @property
+    def action_set(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.actions.split(",") if a.strip())
+
+
 class SecuritySettings(BaseModel):
     reauth_window_s: int = 600
     # Fernet key (urlsafe base64, 32 bytes) for MFA secrets at rest; empty derives one per data dir.
@@ -171,6 +181,7 @@ class Settings(BaseSettings):
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    authz: AuthzSettings = Field(default_factory=AuthzSettings)
 
     @property
     def broker_url(self) -> str:

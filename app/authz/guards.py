@@ -1,7 +1,9 @@
 """Route guards: handlers declare what they need; one middleware enforces it.
 
 A route under /admin/ without guard metadata is refused (403), so forgetting a
-guard closes the door instead of opening it.
+guard closes the door instead of opening it. Roles are checked with inheritance
+(an ``ops`` role inheriting ``admin`` passes ``@require_roles("admin")``), and a
+permission guard passes for the admin role or a matching permission (wildcards).
 """
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from app.authz.engine import subject_of
+from app.authz.permissions import PermissionSet
 from app.authz.principal import ANONYMOUS
 from app.errors import ForbiddenError, UnauthenticatedError
-from app.http.appkeys import AUTH_FAILURE, PRINCIPAL
+from app.http.appkeys import AUTH_FAILURE, PRINCIPAL, SERVICES
 
 GUARD_ATTR = "__auth_guard__"
 PROTECTED_PREFIXES = ("/admin/",)
+ADMIN_ROLE = "admin"
 
 
 class Guard:
@@ -27,16 +32,29 @@ class Guard:
         if not principal.is_authenticated:
             failure = request.get(AUTH_FAILURE)
             raise failure if isinstance(failure, UnauthenticatedError) else UnauthenticatedError()
-        if self.roles and not self.roles.intersection(principal.roles):
+        if not self.roles and not self.permission:
+            return
+        roles, permissions = await effective(request, principal)
+        if self.roles and not self.roles.intersection(roles):
             raise ForbiddenError("This route needs one of the roles: " + ", ".join(sorted(self.roles)))
-        if self.permission and not await has_permission(request, principal, self.permission):
+        # The admin role may use every route; anyone else needs the named permission.
+        if self.permission and ADMIN_ROLE not in roles and not permissions.allows(self.permission):
             raise ForbiddenError(f"This route needs the permission {self.permission}.")
 
 
+async def effective(request: web.Request, principal) -> tuple[frozenset[str], PermissionSet]:
+    """The caller's roles, inherited ones included, and their permissions (current policy version)."""
+    services = request.app.get(SERVICES)
+    authorizer = services.authz if services is not None else None
+    if authorizer is None:
+        return frozenset(principal.roles), PermissionSet()
+    view = await authorizer.view(subject_of(principal))
+    return view.roles, view.permissions
+
+
 async def has_permission(request: web.Request, principal, permission: str) -> bool:
-    # Replaced by the RBAC resolver once roles carry permissions; until then
-    # only the admin role holds permissions.
-    return "admin" in principal.roles
+    roles, permissions = await effective(request, principal)
+    return ADMIN_ROLE in roles or permissions.allows(permission)
 
 
 def _mark(guard: Guard) -> Callable:

@@ -1,0 +1,260 @@
+"""Rule conditions: a small MongoDB-like language, parsed once at write time.
+
+Syntax (JSON)::
+
+    {"author_id": "${user.id}"}                  equality (a plain value)
+    {"status": {"$in": ["draft", "review"]}}      operators: $eq $ne $in $nin $gt $gte $lt $lte $all $any
+    {"$or": [{...}, {...}]}  {"$and": [...]}  {"$not": {...}}
+    several keys in one object are ANDed.
+
+Values: strings, numbers, booleans, null, lists (for $in/$nin/$all/$any).
+Placeholders (whole values only): ``${user.id}``, ``${user.email}``, ``${user.kind}``
+(scalars) and ``${user.roles}`` (a list: $in/$nin/$all/$any only).
+
+Semantics shared by the point check and the SQL filter (a missing attribute is null):
+- eq/$eq/$ne compare by type (true != 1); null equals only null; $ne is "is distinct from".
+- $in: a non-null value equal to a member; $nin: null or not a member.
+- $gt/$gte/$lt/$lte: numbers only; false when the attribute is null or not a number.
+- $all/$any: the attribute is a list containing all / any of the operand's items.
+- A placeholder with no value for this caller (e.g. a client has no email) makes its
+  condition false, never "equal to null".
+"""
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.authz.errors import RuleError
+
+SCALAR_OPS = frozenset({"$eq", "$ne"})
+LIST_OPS = frozenset({"$in", "$nin", "$all", "$any"})
+ORDER_OPS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+OPERATORS = SCALAR_OPS | LIST_OPS | ORDER_OPS
+SCALAR_PLACEHOLDERS = frozenset({"user.id", "user.email", "user.kind"})
+LIST_PLACEHOLDERS = frozenset({"user.roles"})
+MAX_DEPTH = 6
+MAX_LEAVES = 64
+MAX_LIST = 100
+MAX_STRING = 256
+_ATTR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_PLACEHOLDER = re.compile(r"^\$\{([a-z_.]+)\}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    attr: str
+    op: str  # "$eq" for plain values
+    operand: Any  # scalar, tuple of scalars, or Placeholder
+
+
+@dataclass(frozen=True, slots=True)
+class Junction:
+    kind: str  # "and" | "or"
+    parts: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Negation:
+    part: Any
+
+
+Node = Leaf | Junction | Negation
+TRUE = Junction("and", ())
+
+
+def parse(data: Any) -> Node:
+    """The condition tree for ``data``.
+
+    :raises RuleError: malformed conditions, unknown operators or placeholders, limits exceeded.
+    """
+    if data is None:
+        return TRUE
+    counter = [0]
+    return _parse_object(data, "conditions", 1, counter)
+
+
+def _fail(path: str, message: str) -> RuleError:
+    return RuleError(f"{path}: {message}", field=path)
+
+
+def _parse_object(data: Any, path: str, depth: int, counter: list[int]) -> Node:
+    if depth > MAX_DEPTH:
+        raise _fail(path, f"nested deeper than {MAX_DEPTH} levels")
+    if not isinstance(data, dict):
+        raise _fail(path, "must be an object")
+    parts = []
+    for key, value in data.items():
+        where = f"{path}.{key}"
+        if key in ("$and", "$or"):
+            if not isinstance(value, list) or not value:
+                raise _fail(where, "must be a non-empty list of objects")
+            parts.append(Junction(key[1:], tuple(
+                _parse_object(item, f"{where}[{i}]", depth + 1, counter) for i, item in enumerate(value))))
+        elif key == "$not":
+            parts.append(Negation(_parse_object(value, where, depth + 1, counter)))
+        elif key.startswith("$"):
+            raise _fail(where, f"unknown operator {key}")
+        elif not _ATTR.match(key):
+            raise _fail(where, "attribute names are identifiers (letters, digits, _)")
+        elif isinstance(value, dict):
+            if not value:
+                raise _fail(where, "an operator object needs at least one operator")
+            for op, operand in value.items():
+                parts.append(_leaf(key, op, operand, f"{where}.{op}", counter))
+        else:
+            parts.append(_leaf(key, "$eq", value, where, counter))
+    return parts[0] if len(parts) == 1 else Junction("and", tuple(parts))
+
+
+def _leaf(attr: str, op: str, operand: Any, path: str, counter: list[int]) -> Leaf:
+    counter[0] += 1
+    if counter[0] > MAX_LEAVES:
+        raise _fail(path, f"more than {MAX_LEAVES} conditions")
+    if op not in OPERATORS:
+        raise _fail(path, f"unknown operator {op}; use one of {', '.join(sorted(OPERATORS))}")
+    placeholder = _placeholder(operand, path)
+    if op in SCALAR_OPS:
+        if placeholder is not None:
+            if placeholder.name not in SCALAR_PLACEHOLDERS:
+                raise _fail(path, f"{op} needs a scalar placeholder ({', '.join(sorted(SCALAR_PLACEHOLDERS))})")
+            return Leaf(attr, op, placeholder)
+        return Leaf(attr, op, _scalar(operand, path))
+    if op in ORDER_OPS:
+        if isinstance(operand, bool) or not isinstance(operand, int | float) or not math.isfinite(operand):
+            raise _fail(path, f"{op} compares numbers only")
+        return Leaf(attr, op, operand)
+    if placeholder is not None:
+        if placeholder.name not in LIST_PLACEHOLDERS:
+            raise _fail(path, f"{op} needs a list or a list placeholder ({', '.join(sorted(LIST_PLACEHOLDERS))})")
+        return Leaf(attr, op, placeholder)
+    if not isinstance(operand, list) or len(operand) > MAX_LIST:
+        raise _fail(path, f"{op} needs a list of at most {MAX_LIST} values")
+    items = tuple(_scalar(item, f"{path}[{i}]") for i, item in enumerate(operand))
+    if any(item is None for item in items):
+        raise _fail(path, f"{op} lists cannot contain null")
+    return Leaf(attr, op, items)
+
+
+def _placeholder(value: Any, path: str) -> Placeholder | None:
+    if not isinstance(value, str) or "${" not in value:
+        return None
+    match = _PLACEHOLDER.match(value)
+    if not match:
+        raise _fail(path, "a placeholder must be the whole value, like \"${user.id}\"")
+    name = match.group(1)
+    if name not in SCALAR_PLACEHOLDERS | LIST_PLACEHOLDERS:
+        raise _fail(path, f"unknown placeholder ${{{name}}}")
+    return Placeholder(name)
+
+
+def _scalar(value: Any, path: str) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_STRING or "\x00" in value:
+            raise _fail(path, f"strings are limited to {MAX_STRING} characters")
+        return value
+    if isinstance(value, int | float) and math.isfinite(value):
+        return value
+    raise _fail(path, "must be a string, number, boolean or null")
+
+
+def resolve(operand: Any, context: Mapping[str, Any]) -> Any:
+    """The operand with a placeholder replaced by the caller's value (None: no value)."""
+    if isinstance(operand, Placeholder):
+        value = context.get(operand.name)
+        if isinstance(value, list | tuple | frozenset | set):
+            return tuple(sorted(value))
+        return value
+    return operand
+
+
+# --- point evaluation -------------------------------------------------------------------
+
+def _same(value: Any, expected: Any) -> bool:
+    if expected is None or value is None:
+        return value is None and expected is None
+    if isinstance(value, bool) != isinstance(expected, bool):
+        return False
+    if isinstance(value, str) != isinstance(expected, str):
+        return False
+    return value == expected
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+def _never(attrs: Mapping[str, Any]) -> bool:
+    return False
+
+
+def compile_predicate(node: Node, context: Mapping[str, Any]) -> Predicate:
+    """A fast closure deciding ``node`` for one caller (placeholders bound now)."""
+    if isinstance(node, Junction):
+        preds = tuple(compile_predicate(p, context) for p in node.parts)
+        if node.kind == "and":
+            if not preds:
+                return lambda attrs: True
+            return preds[0] if len(preds) == 1 else (lambda attrs: all(p(attrs) for p in preds))
+        return lambda attrs: any(p(attrs) for p in preds)
+    if isinstance(node, Negation):
+        inner = compile_predicate(node.part, context)
+        return lambda attrs: not inner(attrs)
+    return _compile_leaf(node, context)
+
+
+def _compile_leaf(leaf: Leaf, context: Mapping[str, Any]) -> Predicate:
+    attr, op = leaf.attr, leaf.op
+    x = resolve(leaf.operand, context)
+    if isinstance(leaf.operand, Placeholder) and x is None:
+        return _never
+    if op == "$eq":
+        return lambda attrs: _same(attrs.get(attr), x)
+    if op == "$ne":
+        return lambda attrs: not _same(attrs.get(attr), x)
+    if op in ORDER_OPS:
+        compare = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}[op]
+
+        def ordered(attrs: Mapping[str, Any]) -> bool:
+            v = attrs.get(attr)
+            return _is_number(v) and compare(v, x)
+        return ordered
+    items = tuple(x)
+    if op in ("$in", "$nin"):
+        member = _membership(items)
+        if op == "$in":
+            return lambda attrs: member(attrs.get(attr))
+        return lambda attrs: (v := attrs.get(attr)) is None or not member(v)
+    if op == "$all":
+        return lambda attrs: isinstance(v := attrs.get(attr), list | tuple) and all(
+            any(_same(e, i) for e in v) for i in items)
+    return lambda attrs: isinstance(v := attrs.get(attr), list | tuple) and any(
+        any(_same(e, i) for e in v) for i in items)
+
+
+def _membership(items: tuple) -> Callable[[Any], bool]:
+    if all(isinstance(i, str) for i in items):
+        strings = frozenset(items)
+        return lambda v: isinstance(v, str) and v in strings
+    return lambda v: v is not None and any(_same(v, i) for i in items)
+
+
+def attributes_named(node: Node) -> set[str]:
+    if isinstance(node, Leaf):
+        return {node.attr}
+    if isinstance(node, Negation):
+        return attributes_named(node.part)
+    return set().union(*(attributes_named(p) for p in node.parts)) if node.parts else set()

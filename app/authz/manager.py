@@ -1,0 +1,284 @@
+"""Administration use cases: roles, their permissions and parents, user roles, rules.
+
+Every change commits with its event (transactional outbox), then bumps the policy
+version and tells every web process (pub/sub), and rewrites the roles carried by
+the affected users' live sessions, so the change holds on the very next request.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.authz.engine import MESSAGE_PREFIX
+from app.authz.errors import (InvalidPermissionError, RoleCycleError, RoleExistsError, RuleError,
+                              UnknownRoleError)
+from app.authz.hierarchy import find_cycle
+from app.authz.models import Policy
+from app.authz.permissions import is_valid_permission
+from app.authz.repository import AuthzRepository, RoleRow
+from app.authz.rules import validate_rule
+from app.db import outbox
+from app.db.outbox import OutboxRelay
+from app.db.users import UserRepository
+from app.errors import NotFoundError
+from app.events.envelope import Event
+from app.events.publisher import EventPublisher
+from app.sessions.store import RedisSessionStore
+
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+MAX_LIST = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made the change, for the audit trail."""
+
+    kind: str
+    id: str
+    ip: str = ""
+    user_agent: str = ""
+
+    def context(self) -> dict:
+        return {"actor": {"kind": self.kind, "id": self.id}, "ip": self.ip, "user_agent": self.user_agent[:256]}
+
+
+def _names(values: list[str], what: str) -> list[str]:
+    if len(values) > MAX_LIST:
+        raise RuleError(f"At most {MAX_LIST} {what}.", field=what)
+    for v in values:
+        if not isinstance(v, str) or not _ROLE_NAME.match(v):
+            raise RuleError(f"Invalid role name in {what}.", field=what)
+    return sorted(set(values))
+
+
+class AuthzManager:
+    def __init__(self, *, sessionmaker: async_sessionmaker, repository: AuthzRepository, users: UserRepository,
+                 publisher: EventPublisher, relay: OutboxRelay, session_store: RedisSessionStore, redis: Redis,
+                 version_key: str, channel: str, actions: frozenset[str]) -> None:
+        self.sessionmaker = sessionmaker
+        self.repository = repository
+        self.users = users
+        self.publisher = publisher
+        self.relay = relay
+        self.session_store = session_store
+        self.redis = redis
+        self.version_key = version_key
+        self.channel = channel
+        self.actions = actions
+
+    # --- roles ------------------------------------------------------------------------
+
+    async def list_roles(self) -> list[RoleRow]:
+        async with self.sessionmaker() as session:
+            return await self.repository.roles(session)
+
+    async def get_role(self, name: str) -> RoleRow:
+        """:raises NotFoundError: no such role."""
+        async with self.sessionmaker() as session:
+            return await self._role(session, name)
+
+    async def create_role(self, name: str, *, description: str, permissions: list[str], parents: list[str],
+                          actor: Actor) -> RoleRow:
+        """:raises RoleExistsError, UnknownRoleError, InvalidPermissionError, RuleError:"""
+        if not isinstance(name, str) or not _ROLE_NAME.match(name):
+            raise RuleError("Role names are 1-64 letters, digits, and _ . : -", field="name")
+        permissions = self._permissions(permissions)
+        parents = _names(parents, "parents")
+        async with self.sessionmaker() as session, session.begin():
+            await self.repository.lock_graph(session)
+            if not await self.repository.create_role(session, name, description[:1000]):
+                raise RoleExistsError(f"A role named {name} exists already.")
+            await self._check_parents(session, name, parents)
+            await self.repository.set_permissions(session, name, permissions)
+            await self.repository.set_parents(session, name, parents)
+            role = await self._role(session, name)
+            event = self._role_event(name, "created", role, actor)
+            outbox.stage(session, self.publisher, event)
+        await self._changed([event])
+        return role
+
+    async def set_permissions(self, name: str, permissions: list[str], actor: Actor) -> RoleRow:
+        permissions = self._permissions(permissions)
+        async with self.sessionmaker() as session, session.begin():
+            await self._role(session, name)
+            await self.repository.set_permissions(session, name, permissions)
+            role = await self._role(session, name)
+            event = self._role_event(name, "permissions_set", role, actor)
+            outbox.stage(session, self.publisher, event)
+        await self._changed([event])
+        return role
+
+    async def set_parents(self, name: str, parents: list[str], actor: Actor) -> RoleRow:
+        """:raises RoleCycleError: the new parents would make the role inherit itself."""
+        parents = _names(parents, "parents")
+        async with self.sessionmaker() as session, session.begin():
+            await self.repository.lock_graph(session)
+            await self._role(session, name)
+            await self._check_parents(session, name, parents)
+            await self.repository.set_parents(session, name, parents)
+            role = await self._role(session, name)
+            event = self._role_event(name, "parents_set", role, actor)
+            outbox.stage(session, self.publisher, event)
+        await self._changed([event])
+        return role
+
+    async def delete_role(self, name: str, actor: Actor) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await self.repository.lock_graph(session)
+            holders = await self.repository.holders(session, name)
+            if not await self.repository.delete_role(session, name):
+                raise NotFoundError("No such role.")
+            event = Event("auth.role.changed", None, {"role": name, "change": "deleted",
+                                                      "holders": len(holders), **actor.context()})
+            outbox.stage(session, self.publisher, event)
+        await self._changed([event], users=holders)
+
+    # --- user roles -------------------------------------------------------------------
+
+    async def user_roles(self, user_id: str) -> tuple[str, ...]:
+        """:raises NotFoundError: no such user."""
+        async with self.sessionmaker() as session:
+            user = await self.users.by_id(session, user_id)
+        if user is None:
+            raise NotFoundError("No such user.")
+        return user.roles
+
+    async def set_user_roles(self, user_id: str, roles: list[str], actor: Actor, *,
+                             mode: str = "set") -> tuple[str, ...]:
+        """Replace (``set``), extend (``add``) or shrink (``remove``) a user's roles.
+
+        :raises NotFoundError: no such user. :raises UnknownRoleError: a role does not exist.
+        """
+        roles = _names(roles, "roles")
+        async with self.sessionmaker() as session, session.begin():
+            user = await self.users.by_id(session, user_id)
+            if user is None:
+                raise NotFoundError("No such user.")
+            before = set(user.roles)
+            if mode != "remove":
+                missing = set(roles) - await self.repository.existing(session, roles)
+                if missing:
+                    raise UnknownRoleError(f"No such role: {', '.join(sorted(missing))}.", roles=sorted(missing))
+            after = {"set": set(roles), "add": before | set(roles), "remove": before - set(roles)}[mode]
+            if after == before:
+                return tuple(sorted(before))
+            await self.repository.set_user_roles(session, user_id, sorted(after))
+            event = Event("auth.role.changed", user_id, {
+                "granted": sorted(after - before), "revoked": sorted(before - after),
+                "roles": sorted(after), **actor.context()})
+            outbox.stage(session, self.publisher, event)
+        await self._changed([event], users=[user_id])
+        return tuple(sorted(after))
+
+    # --- rules ------------------------------------------------------------------------
+
+    async def list_policies(self, *, role: str | None = None, user_id: str | None = None) -> list[Policy]:
+        if user_id is not None:
+            try:
+                uuid.UUID(user_id)
+            except ValueError as e:
+                raise RuleError("user_id must be a UUID.", field="user_id") from e
+        async with self.sessionmaker() as session:
+            return await self.repository.policies(session, role=role, user_id=user_id)
+
+    async def get_policy(self, policy_id: str) -> Policy:
+        async with self.sessionmaker() as session:
+            policy = await self.repository.policy(session, policy_id)
+        if policy is None:
+            raise NotFoundError("No such policy.")
+        return policy
+
+    async def create_policy(self, *, effect, action, subject_type, conditions, fields, role: str | None,
+                            user_id: str | None, description: str, actor: Actor) -> Policy:
+        """Validate and store a rule.
+
+        :raises UnknownActionError, RuleError: the rule is malformed (422).
+        :raises UnknownRoleError, NotFoundError: the holder does not exist.
+        """
+        effect, action, subject_type, conditions, fields, _ = validate_rule(
+            effect=effect, action=action, subject_type=subject_type, conditions_=conditions, fields=fields,
+            actions=self.actions)
+        if (role is None) == (user_id is None):
+            raise RuleError("Attach the rule to exactly one of role or user_id.", field="role")
+        async with self.sessionmaker() as session, session.begin():
+            if role is not None:
+                if not await self.repository.existing(session, [role]):
+                    raise UnknownRoleError(f"No such role: {role}.")
+            elif await self.users.by_id(session, user_id) is None:
+                raise RuleError("No such user.", field="user_id")
+            policy = Policy(id=uuid.uuid4(), effect=effect, action=action, subject_type=subject_type,
+                            conditions=conditions, fields=list(fields) if fields else None, role_name=role,
+                            user_id=uuid.UUID(user_id) if user_id else None, description=description[:1000])
+            await self.repository.add_policy(session, policy)
+            event = Event("auth.policy.changed", user_id, {
+                "change": "created", "policy_id": str(policy.id), "effect": effect, "action": action,
+                "subject_type": subject_type, "role": role, **actor.context()})
+            outbox.stage(session, self.publisher, event)
+        await self._changed([event])
+        return policy
+
+    async def delete_policy(self, policy_id: str, actor: Actor) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            policy = await self.repository.policy(session, policy_id)
+            if policy is None:
+                raise NotFoundError("No such policy.")
+            event = Event("auth.policy.changed", str(policy.user_id) if policy.user_id else None, {
+                "change": "deleted", "policy_id": policy_id, "role": policy.role_name, **actor.context()})
+            await self.repository.delete_policy(session, policy)
+            outbox.stage(session, self.publisher, event)
+        await self._changed([event])
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _role(self, session: AsyncSession, name: str) -> RoleRow:
+        rows = await self.repository.roles(session, name)
+        if not rows:
+            raise NotFoundError("No such role.")
+        return rows[0]
+
+    def _permissions(self, permissions: list[str]) -> list[str]:
+        if len(permissions) > MAX_LIST:
+            raise InvalidPermissionError(f"At most {MAX_LIST} permissions.", field="permissions")
+        bad = [p for p in permissions if not is_valid_permission(p)]
+        if bad:
+            raise InvalidPermissionError(
+                "Permissions are resource:action (lowercase, * for any), or * alone.", field="permissions")
+        return sorted(set(permissions))
+
+    async def _check_parents(self, session: AsyncSession, name: str, parents: list[str]) -> None:
+        missing = set(parents) - await self.repository.existing(session, parents)
+        if missing:
+            raise UnknownRoleError(f"No such role: {', '.join(sorted(missing))}.", roles=sorted(missing))
+        cycle = find_cycle(name, parents, await self.repository.parent_graph(session))
+        if cycle is not None:
+            raise RoleCycleError("Role inheritance would form a cycle: " + " -> ".join(cycle) + ".",
+                                 cycle=cycle)
+
+    @staticmethod
+    def _role_event(name: str, change: str, role: RoleRow, actor: Actor) -> Event:
+        return Event("auth.role.changed", None, {"role": name, "change": change,
+                                                 "permissions": list(role.permissions),
+                                                 "parents": list(role.parents), **actor.context()})
+
+    async def _changed(self, events: list[Event], users: list[str] = ()) -> None:
+        await self.relay.relay([e.id for e in events])
+        for user_id in users:
+            async with self.sessionmaker() as session:
+                user = await self.users.by_id(session, user_id)
+            roles = user.roles if user is not None else ()
+            email = user.email if user is not None else ""
+            await self.session_store.update_profile(user_id, email=email, roles=roles)
+        await self.bump()
+
+    async def bump(self) -> int:
+        """A new policy version, announced to every web process."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self.version_key)
+            result = await pipe.execute()
+        version = int(result[0])
+        await self.redis.publish(self.channel, f"{MESSAGE_PREFIX}{version}")
+        return version
