@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.authz.engine import Subject, subject_of
@@ -77,7 +77,7 @@ async def _subject(request: web.Request, ref: SubjectRef | None) -> Subject:
 async def _token_subject(request: web.Request, token: str) -> Subject:
     # Verify the token exactly as a Bearer request would be: the app's own authenticators
     # on a copy of the request carrying only that header (no cookie, no Basic).
-    probe = request.clone(headers=CIMultiDict({"Authorization": f"Bearer {token}"}))
+    probe = _TokenProbe(request, token)
     for authenticate in request.app[AUTHENTICATORS]:
         try:
             found = await authenticate(probe)
@@ -90,6 +90,34 @@ async def _token_subject(request: web.Request, token: str) -> Subject:
                 return subject_of(found)
             break
     raise InvalidSubjectTokenError("The subject token is not valid.")
+
+
+class _TokenProbe:
+    """The request as an authenticator sees it, but carrying only ``Authorization: Bearer``.
+
+    (``Request.clone`` is not possible once the body has been read.)
+    """
+
+    def __init__(self, request: web.Request, token: str) -> None:
+        self._request = request
+        self.headers = CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {token}"}))
+        self.cookies: dict[str, str] = {}
+        self._state: dict = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._request, name)
+
+    def __getitem__(self, key):
+        return self._state[key]
+
+    def __setitem__(self, key, value) -> None:
+        self._state[key] = value
+
+    def __contains__(self, key) -> bool:
+        return key in self._state
+
+    def get(self, key, default=None):
+        return self._state.get(key, default)
 
 
 def _attributes(resource: Resource) -> dict[str, Any]:
