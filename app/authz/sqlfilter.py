@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import and_, false, literal, not_, or_, true
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import ARRAY, Boolean, Float, Integer, Numeric, String
 
@@ -89,13 +90,14 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
         return false()
     item_kind = _kind(_Probe(column.type.item_type))
     usable = [i for i in items if _value_kind(i) == item_kind]
+    operand = literal(usable, type_=PG_ARRAY(column.type.item_type))
     if op == "$all":
         if len(usable) < len(items):
             return false()  # an item of the wrong type can never be contained
-        return and_(column.is_not(None), column.contains(usable))
+        return and_(column.is_not(None), column.op("@>", return_type=Boolean)(operand))
     if not usable:
         return false()
-    return and_(column.is_not(None), column.overlap(usable))
+    return and_(column.is_not(None), column.op("&&", return_type=Boolean)(operand))
 
 
 class _Probe:

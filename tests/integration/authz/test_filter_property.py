@@ -8,7 +8,10 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from sqlalchemy import ARRAY, Boolean, Column, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.authz import conditions
+from app.authz.conditions import Junction, Negation, compile_predicate
 from app.authz.engine import Subject, view_from
+from app.authz.sqlfilter import to_clause
 from app.authz.repository import Snapshot
 from app.authz.rules import RuleSpec, validate_rule
 
@@ -35,16 +38,37 @@ scalar_st = st.none() | st.sampled_from(USERS + STATUSES) | st.integers(-3, 3) |
 attr_st = st.sampled_from(["author_id", "status", "score", "tags", "published", "not_a_column"])
 
 
+# Operands mostly from the attribute's own domain (so conditions bite), sometimes from
+# any domain (so type mismatches and static answers are covered too).
+DOMAIN = {
+    "author_id": st.sampled_from(USERS) | st.just("${user.id}"),
+    "status": st.sampled_from(STATUSES) | st.just("${user.email}"),
+    "score": st.integers(-3, 3),
+    "published": st.booleans(),
+    "tags": st.sampled_from(TAGS),
+    "not_a_column": st.sampled_from(STATUSES),
+}
+ANY_SCALAR = st.none() | st.sampled_from(USERS + STATUSES + TAGS) | st.integers(-3, 3) | st.booleans()
+
+
 @st.composite
 def leaf_st(draw):
     attr = draw(attr_st)
     op = draw(st.sampled_from(["eq", "$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$all", "$any"]))
+    own = draw(st.integers(0, 4)) > 0
     if op in ("eq", "$eq", "$ne"):
-        operand = draw(scalar_st | st.sampled_from(["${user.id}", "${user.email}"]))
+        if attr == "tags" or not own:
+            operand = draw(ANY_SCALAR | st.sampled_from(["${user.id}", "${user.email}"]))
+        else:
+            operand = draw(DOMAIN[attr] | st.none())
     elif op in ("$gt", "$gte", "$lt", "$lte"):
         operand = draw(st.integers(-3, 3) | st.floats(-3, 3, allow_nan=False))
+    elif own and attr not in ("tags",) and op in ("$all", "$any"):
+        operand = draw(st.lists(DOMAIN["tags"], max_size=3) | st.just("${user.roles}"))
+        attr = "tags"
     else:
-        operand = draw(st.lists(st.sampled_from(USERS + STATUSES + TAGS) | st.integers(-3, 3), max_size=3)
+        item = DOMAIN["tags"] if attr == "tags" else DOMAIN[attr].filter(lambda v: not str(v).startswith("$"))
+        operand = draw(st.lists(item if own else ANY_SCALAR.filter(lambda v: v is not None), max_size=3)
                        | st.just("${user.roles}"))
     return {attr: operand} if op == "eq" else {attr: {op: operand}}
 
@@ -59,9 +83,9 @@ conditions_st = st.recursive(
 
 rule_st = st.fixed_dictionaries({
     "effect": st.sampled_from(["allow", "allow", "deny"]),
-    "action": st.sampled_from(["read", "manage", "update"]),
-    "subject_type": st.sampled_from(["post", "all", "comment"]),
-    "conditions": st.none() | conditions_st,
+    "action": st.sampled_from(["read", "read", "manage", "update"]),
+    "subject_type": st.sampled_from(["post", "post", "all", "comment"]),
+    "conditions": st.none() | leaf_st() | conditions_st,
     "fields": st.none() | st.just(["title"]),
 })
 
@@ -70,6 +94,15 @@ caller_st = st.fixed_dictionaries({
     "roles": st.lists(st.sampled_from(["r", "editor", "draft"]), min_size=1, max_size=2, unique=True),
     "permission": st.sampled_from([None, None, None, "post:read", "*:read", "comment:*"]),
 })
+
+
+def _subnodes(node):
+    yield node
+    if isinstance(node, Junction):
+        for part in node.parts:
+            yield from _subnodes(part)
+    elif isinstance(node, Negation):
+        yield from _subnodes(node.part)
 
 
 def _view(rules, caller):
@@ -96,23 +129,32 @@ def test_sql_filter_agrees_with_point_check(database_url):
             await conn.run_sync(metadata.drop_all)
             await conn.run_sync(metadata.create_all)
 
-    async def visible(rows, clause):
+    async def evaluate(rows, clauses):
+        # One query answers the whole policy and every sub-condition, row by row.
         async with engine.connect() as conn:
             async with conn.begin() as tx:
                 await conn.execute(rows_table.delete())
-                if rows:
-                    await conn.execute(rows_table.insert(), [{"id": i, **r} for i, r in enumerate(rows)])
-                found = {row[0] for row in await conn.execute(select(rows_table.c.id).where(clause))}
+                await conn.execute(rows_table.insert(), [{"id": i, **r} for i, r in enumerate(rows)])
+                labelled = [c.label(f"c{i}") for i, c in enumerate(clauses)]
+                result = list(await conn.execute(select(rows_table.c.id, *labelled).order_by(rows_table.c.id)))
                 await tx.rollback()
-        return found
+        return result
 
-    @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(rules=st.lists(rule_st, min_size=1, max_size=4), rows=st.lists(row_st, max_size=8), caller=caller_st)
-    def agree(rules, rows, caller):
+    @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rules=st.lists(rule_st, min_size=1, max_size=4), rows=st.lists(row_st, min_size=1, max_size=10),
+           caller=caller_st, extra=st.lists(leaf_st(), min_size=4, max_size=12))
+    def agree(rules, rows, caller, extra):
         view = _view(rules, caller)
-        expected = {i for i, r in enumerate(rows) if view.check("read", "post", r).allowed}
-        clause = view.sql_filter("read", "post", COLUMNS)
-        assert loop.run_until_complete(visible(rows, clause)) == expected
+        nodes = [n for bound in view._rules for n in _subnodes(bound.spec.node)]
+        # Loose leaves as well: many operator/operand/row combinations per query.
+        nodes += [conditions.parse(leaf) for leaf in extra]
+        clauses = [view.sql_filter("read", "post", COLUMNS)]
+        clauses += [to_clause(n, view.context, COLUMNS) for n in nodes]
+        for row_id, policy_says, *node_says in loop.run_until_complete(evaluate(rows, clauses)):
+            attrs = rows[row_id]
+            assert policy_says is view.check("read", "post", attrs).allowed, (row_id, attrs)
+            for node, sql_says in zip(nodes, node_says):
+                assert sql_says is compile_predicate(node, view.context)(attrs), (node, attrs)
 
     try:
         loop.run_until_complete(prepare())

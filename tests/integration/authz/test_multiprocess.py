@@ -74,3 +74,20 @@ async def test_cache_is_reused_between_changes_and_distrusted_without_pubsub(ser
     loads = services.authz.loads
     await admin.request("GET", "/admin/roles")
     assert services.authz.loads == loads + 1
+
+
+async def test_cli_grant_role_holds_on_second_process(serve, settings):
+    """``grant-role`` (AccountManager.grant_role_by_email) rewrites live sessions everywhere."""
+    from app.sessions.manager import ClientInfo
+
+    a, b = await serve(settings), await serve(settings)
+    await b.server.app[SERVICES].bus.connected.wait()
+    member_a, member_id = await user(a)
+    member_b = await _on(b, member_a)
+    for _ in range(3):
+        assert (await member_b.request("GET", "/admin/roles")).status == 403
+    session = await (await member_a.request("GET", "/auth/session")).json()
+    granted = await a.server.app[SERVICES].accounts.grant_role_by_email(
+        session["user"]["email"], "admin", ClientInfo(user_agent="cli"))
+    assert granted
+    assert await _status_within(member_b, "/admin/roles", 200, 0.1) < 0.1
