@@ -9,6 +9,7 @@ one) the cache is not trusted: each use re-reads the version from Redis first.
 """
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class Authorizer:
         # Bumped by every invalidation: a snapshot read across one is used once, never cached.
         self.generation = 0
         self.loads = 0
+        self._loading = asyncio.Lock()
 
     async def view(self, subject: Subject) -> PolicyView:
         """The caller's compiled view under the current policy version."""
@@ -89,13 +91,18 @@ class Authorizer:
         version = await self._version()
         if snapshot is not None and snapshot.version == version:
             return snapshot
-        async with self.sessionmaker() as session:
-            fresh = await self.repository.snapshot(session, version)
-        self.loads += 1
-        if generation == self.generation:
-            self._snapshot = fresh
-            self._views.clear()
-        return fresh
+        # One load per change, however many requests arrive meanwhile.
+        async with self._loading:
+            latest = self._snapshot
+            if latest is not None and latest.version == version:
+                return latest
+            async with self.sessionmaker() as session:
+                fresh = await self.repository.snapshot(session, version)
+            self.loads += 1
+            if generation == self.generation:
+                self._snapshot = fresh
+                self._views.clear()
+            return fresh
 
     async def _version(self) -> str:
         value = await self.redis.get(self.version_key)

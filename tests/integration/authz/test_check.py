@@ -104,13 +104,15 @@ async def test_subject_token_is_verified_by_the_apps_authenticators(settings):
     try:
         admin, _ = await user(client, "admin")
         caller, _ = await user(client)
-        tokens["good"] = UserPrincipal(id=str(uuid.uuid4()), email="t@example.com", roles=("admin",),
+        role = f"token-{uuid.uuid4().hex[:6]}"
+        assert (await admin.request("POST", "/admin/roles", json={"name": role})).status == 201
+        tokens["good"] = UserPrincipal(id=str(uuid.uuid4()), email="t@example.com", roles=(role,),
                                        method="bearer", auth_time=0.0)
         r = await caller.request("POST", "/authz/check", json={
             "subject": {"token": "good"}, "action": "read", "resource": {"type": "roles"}})
         body = await r.json()
-        assert r.status == 200 and body["allowed"] is False  # admin holds no rule or permission on "roles"
-        await admin.request("PUT", "/admin/roles/admin/permissions", json={"permissions": ["roles:read"]})
+        assert r.status == 200 and body["allowed"] is False  # the role holds no rule or permission yet
+        await admin.request("PUT", f"/admin/roles/{role}/permissions", json={"permissions": ["roles:read"]})
         r = await caller.request("POST", "/authz/check", json={
             "subject": {"token": "good"}, "action": "read", "resource": {"type": "roles"}})
         assert (await r.json())["reason"]["rule"] == {"permission": "roles:read"}

@@ -91,3 +91,17 @@ async def test_cli_grant_role_holds_on_second_process(serve, settings):
         session["user"]["email"], "admin", ClientInfo(user_agent="cli"))
     assert granted
     assert await _status_within(member_b, "/admin/roles", 200, 0.1) < 0.1
+
+
+async def test_concurrent_requests_after_a_change_share_one_load(serve, settings):
+    client = await serve(settings)
+    services = client.server.app[SERVICES]
+    await services.bus.connected.wait()
+    from app.authz.engine import Subject
+
+    services.authz.reset()
+    loads = services.authz.loads
+    views = await asyncio.gather(*(services.authz.view(Subject("user", f"u{i}", None, ("admin",)))
+                                   for i in range(20)))
+    assert services.authz.loads == loads + 1
+    assert all("admin" in v.roles for v in views)
