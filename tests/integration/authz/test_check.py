@@ -121,3 +121,37 @@ async def test_subject_token_is_verified_by_the_apps_authenticators(settings):
         assert r.status == 422 and (await r.json())["code"] == "invalid_subject_token"
     finally:
         await client.close()
+
+
+async def test_api_client_checks_any_user_and_holds_roles(settings):
+    from app.authz.principal import ClientPrincipal
+
+    app = create_app(settings)
+
+    async def basic(request):
+        if request.headers.get("Authorization") == "Basic test-client":
+            return ClientPrincipal(id="svc-1", name="svc", roles=(reader,))
+        return None
+
+    app[AUTHENTICATORS].append(basic)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    reader = f"svc-reader-{uuid.uuid4().hex[:6]}"
+    try:
+        admin, _ = await user(client, "admin")
+        role = await _setup_author_rules(admin)
+        await admin.request("POST", "/admin/roles", json={"name": reader, "parents": [role],
+                                                          "permissions": ["roles:read"]})
+        _, author_id = await user(client, role)
+        headers = {"Authorization": "Basic test-client"}
+        r = await client.post("/authz/check", headers=headers, json={
+            "subject": {"id": author_id}, "action": "update",
+            "resource": {"type": "post", "attributes": {"author_id": author_id}}})
+        assert r.status == 200 and (await r.json())["allowed"] is True
+        # The client itself: its role inherits the author role's rules, and its permission opens a guard.
+        r = await client.post("/authz/check", headers=headers, json={"action": "read", "resource": {"type": "post"}})
+        assert (await r.json())["allowed"] is True
+        assert (await client.get("/admin/roles", headers=headers)).status == 200
+        assert (await client.get("/admin/policies", headers=headers)).status == 403
+    finally:
+        await client.close()
