@@ -479,6 +479,8 @@ async def _memory_and_sweep() -> None:
     small, large = CFG["sessions_small"], CFG["sessions_large"]
     per_user = CFG["sessions_per_user"]
     s = settings.session
+    ping_argv = [PY, str(HERE / "probes.py"), "ping", "--redis", REDIS_URL]
+    batch = settings.workers.batch_size
     try:
         base_mem = await redis_bulk.used_memory(redis)
         made = 0
@@ -499,14 +501,12 @@ async def _memory_and_sweep() -> None:
                                 f"expiry zset {parts['expiry zset share']:.0f} B")
         with Step(f"expiry sweep over {made:,} expired sessions (batch {settings.workers.batch_size}) "
                   f"with a PING probe"):
-            ping_argv = [PY, str(HERE / "probes.py"), "ping", "--redis", REDIS_URL]
             # The noise floor first: the same PING loop with no sweep running.
             idle = json.loads(subprocess.run([*ping_argv, "--seconds", "3"], capture_output=True, text=True,
                                              check=True).stdout)
             probe = subprocess.Popen([*ping_argv, "--seconds", "600"], stdout=subprocess.PIPE, text=True)
             await asyncio.sleep(0.5)
             # Past both timeouts: every one of them is due and expired from the sweep's point of view.
-            batch = settings.workers.batch_size
             ended, secs = await redis_bulk.sweep_all(store, time.time() + s.absolute_timeout_s + 60, batch)
             probe.send_signal(signal.SIGTERM)
             ping = json.loads(probe.communicate(timeout=30)[0])
@@ -522,6 +522,21 @@ async def _memory_and_sweep() -> None:
                        note=f"PING loop, p99 {ping['p99_ms']:.2f} ms over {ping['n']:,} PINGs; without a sweep "
                             f"max {idle['max_ms']:.2f} ms, p99 {idle['p99_ms']:.2f} ms. One Lua call blocks Redis "
                             f"for about {per_call_ms:.1f} ms, so the batch size bounds the stall")
+        what_if = min(small, 100_000)
+        if batch > 100:
+            with Step(f"what-if: the sweep over {what_if:,} sessions with a batch of 100"):
+                await redis_bulk.delete_prefix(redis, f"{prefix}*")
+                await redis_bulk.create_sessions(store, what_if, per_user=per_user, idle_s=s.idle_timeout_s,
+                                                 abs_s=s.absolute_timeout_s)
+                probe = subprocess.Popen([*ping_argv, "--seconds", "600"], stdout=subprocess.PIPE, text=True)
+                await asyncio.sleep(0.5)
+                ended, secs = await redis_bulk.sweep_all(store, time.time() + s.absolute_timeout_s + 60, 100)
+                probe.send_signal(signal.SIGTERM)
+                ping = json.loads(probe.communicate(timeout=30)[0])
+                note(f"{ended / secs:,.0f} sessions/s, PING max {ping['max_ms']:.2f} ms")
+                report.info.append(f"What-if, sweep batch of 100 instead of {batch} ({what_if:,} sessions): "
+                                   f"{ended / secs:,.0f} sessions/s with a worst PING of {ping['max_ms']:.2f} ms "
+                                   f"(p99 {ping['p99_ms']:.2f} ms).")
     finally:
         await redis_bulk.delete_prefix(redis, f"{prefix}*")
         await redis.aclose()
