@@ -37,7 +37,10 @@ class SessionCache:
         any invalidation arrived since (it may have been about this session)."""
         if generation != self.generation or not self._is_trusted() or self.ttl_s <= 0:
             return
-        until = min(now + self.ttl_s, record.idle_expires_at)
+        # Cached hits do not slide the idle deadline in Redis, so an entry must lapse
+        # well before it: the next request then reaches Redis while the session lives.
+        until = min(now + self.ttl_s, record.last_seen_at + record.idle_timeout_s / 2,
+                    record.absolute_expires_at)
         if until <= now:
             return
         if len(self._entries) >= self.max_entries:

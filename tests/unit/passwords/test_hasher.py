@@ -1,0 +1,53 @@
+"""argon2id hasher: OWASP floor, verdicts, rehash, the dummy hash for unknown accounts."""
+import threading
+
+from argon2 import PasswordHasher, Type
+
+from app.passwords.hasher import Argon2Hasher
+
+
+async def test_hash_is_argon2id_at_the_owasp_floor():
+    hasher = Argon2Hasher()
+    try:
+        encoded = await hasher.hash("correct horse battery staple")
+        assert encoded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        assert (await hasher.verify(encoded, "correct horse battery staple")).ok
+        assert not (await hasher.verify(encoded, "correct horse battery stapler")).ok
+    finally:
+        hasher.close()
+
+
+async def test_unknown_account_fails_even_for_the_dummy_password():
+    hasher = Argon2Hasher()
+    try:
+        verdict = await hasher.verify(None, "dummy password for absent accounts")
+        assert verdict.ok is False
+    finally:
+        hasher.close()
+
+
+async def test_weaker_parameters_need_rehash():
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID).hash("a password here 1")
+    hasher = Argon2Hasher()
+    try:
+        verdict = await hasher.verify(weak, "a password here 1")
+        assert verdict.ok and verdict.needs_rehash
+    finally:
+        hasher.close()
+
+
+async def test_hashing_runs_off_the_loop_thread():
+    hasher = Argon2Hasher()
+    seen: list[str] = []
+    original = hasher.hash_sync
+
+    def spy(password):
+        seen.append(threading.current_thread().name)
+        return original(password)
+
+    hasher.hash_sync = spy
+    try:
+        await hasher.hash("some long password")
+        assert seen and seen[0].startswith("argon2") and seen[0] != threading.main_thread().name
+    finally:
+        hasher.close()
