@@ -40,18 +40,22 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _create_user(args: argparse.Namespace) -> int:
-    from app.cli_ops import create_user
+    from app.cli_ops import create_user, preflight
 
+    settings = load_settings()
+    preflight(settings)
     password = _read_password(args)
-    user_id = asyncio.run(create_user(load_settings(), args.email, password, tuple(args.role or ())))
+    user_id = asyncio.run(create_user(settings, args.email, password, tuple(args.role or ())))
     print(user_id)
     return 0
 
 
 def _grant_role(args: argparse.Namespace) -> int:
-    from app.cli_ops import grant_role
+    from app.cli_ops import grant_role, preflight
 
-    asyncio.run(grant_role(load_settings(), args.email, args.role))
+    settings = load_settings()
+    preflight(settings)
+    asyncio.run(grant_role(settings, args.email, args.role))
     print(f"granted {args.role} to {args.email}")
     return 0
 

@@ -10,9 +10,13 @@ from app.settings import Settings
 CLI_CLIENT = ClientInfo(ip="", user_agent="cli")
 
 
-async def create_user(settings: Settings, email: str, password: str, roles: tuple[str, ...]) -> str:
+def preflight(settings: Settings) -> None:
+    """Say which store is unreachable, before any event loop runs (the probes run their own)."""
     require_postgres(settings)
     require_redis(settings)
+
+
+async def create_user(settings: Settings, email: str, password: str, roles: tuple[str, ...]) -> str:
     services = build_services(settings)
     try:
         async with services.sessionmaker() as session:
@@ -27,8 +31,6 @@ async def create_user(settings: Settings, email: str, password: str, roles: tupl
 
 
 async def grant_role(settings: Settings, email: str, role: str) -> None:
-    require_postgres(settings)
-    require_redis(settings)
     services = build_services(settings)
     try:
         await services.accounts.grant_role_by_email(email, role, CLI_CLIENT)
