@@ -41,11 +41,15 @@ class InvalidationBus:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # A cancel that lands as redis-py's read timeout fires can be swallowed
+            # (the timeout wins and the retry reads again), so cancel until it ends.
+            for _ in range(50):
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.1)
+                if self._task.done():
+                    break
+            if self._task.done() and not self._task.cancelled():
+                self._task.exception()  # retrieved, so asyncio does not log it
         self._reset()
 
     async def _run(self) -> None:
