@@ -24,7 +24,7 @@ def cookie_attributes(header: str) -> tuple[str, dict[str, str]]:
 async def dump_prefix(redis, prefix: str) -> str:
     """Every byte Redis holds under ``prefix``, as text (types read natively, plus DUMP)."""
     parts: list[str] = []
-    async for key in redis.scan_iter(f"{prefix}:*", count=1000):
+    async for key in redis.scan_iter(f"{prefix}:*", count=20000):
         parts.append(key)
         kind = await redis.type(key)
         if kind == "hash":

@@ -1,5 +1,6 @@
 """Invariant 6: argon2 runs in a thread pool, so logins never stall other requests."""
 import asyncio
+import statistics
 import time
 
 from app.passwords.hasher import Argon2Hasher
@@ -9,9 +10,12 @@ from tests.support.browser import STRONG_PASSWORD, Browser, new_email
 async def test_healthz_answers_promptly_while_logins_hash(client):
     hasher = Argon2Hasher()
     encoded = hasher.hash_sync("x" * 20)
-    start = time.perf_counter()
-    hasher.verify_sync(encoded, "x" * 20)
-    verify_s = time.perf_counter() - start
+    samples = []
+    for _ in range(3):
+        start = time.perf_counter()
+        hasher.verify_sync(encoded, "x" * 20)
+        samples.append(time.perf_counter() - start)
+    verify_s = statistics.median(samples)
     hasher.close()
 
     email = new_email()
@@ -20,7 +24,7 @@ async def test_healthz_answers_promptly_while_logins_hash(client):
               for _ in range(8)]
     await asyncio.sleep(0.005)
     latencies = []
-    for _ in range(5):
+    for _ in range(7):
         t0 = time.perf_counter()
         assert (await client.get("/healthz")).status == 200
         latencies.append(time.perf_counter() - t0)
@@ -29,4 +33,5 @@ async def test_healthz_answers_promptly_while_logins_hash(client):
     assert all(r.status == 200 for r in replies)
     # Eight verifies on two threads take ~4 verify times; /healthz waited for none of them.
     assert still_hashing > 0
-    assert max(latencies) < verify_s, (latencies, verify_s)
+    # Median: one unlucky scheduling hiccup on a busy machine is not a blocked loop.
+    assert statistics.median(latencies) < verify_s / 2, (latencies, verify_s)

@@ -34,7 +34,7 @@ async def test_user_lists_own_sessions_with_details(client):
     assert [s for s in phone_view if s["current"]][0]["handle"] != current[0]["handle"]
 
 
-async def test_handles_are_neither_the_id_nor_its_hash(client, redis, prefix):
+async def test_handles_are_neither_the_id_nor_its_hash(client):
     browser = Browser(client)
     await browser.signed_up()
     sid = browser.session_id

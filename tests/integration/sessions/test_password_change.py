@@ -2,6 +2,7 @@
 import time
 
 from app.http.appkeys import SERVICES
+from app.sessions.ids import hash_session_id
 from tests.integration.sessions.helpers import cookie_attributes, set_cookie_headers
 from tests.support.browser import STRONG_PASSWORD, Browser
 
@@ -27,7 +28,11 @@ async def test_change_rotates_and_ends_every_other_session(client, redis, prefix
         b = Browser(client)
         b.session_id = stale
         assert (await b.request("GET", "/auth/session")).status == 401
-    assert len([k async for k in redis.scan_iter(f"{prefix}:s:*")]) == 1
+    uid = (await me.json())["user"]["id"]
+    live = await redis.zrange(f"{prefix}:u:{uid}:s", 0, -1)
+    assert live == [hash_session_id(main.session_id)]
+    stale_keys = [f"{prefix}:s:{hash_session_id(s)}" for s in [old_cookie] + [o.session_id for o in others]]
+    assert await redis.exists(*stale_keys) == 0
     assert (await Browser(client).login(email, STRONG_PASSWORD)).status == 401
     assert (await Browser(client).login(email, NEW)).status == 200
 
