@@ -19,3 +19,14 @@ AUTHENTICATORS = web.AppKey("authenticators", list[Authenticator])
 PRINCIPAL = web.RequestKey("principal", Principal)
 AUTH_FAILURE = web.RequestKey("auth_failure", Exception)
 REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def request_id(request: web.Request) -> str:
+    """The caller's X-Request-ID, or one made up on first use (only logs need it)."""
+    rid = request.get(REQUEST_ID)
+    if rid is None:
+        import uuid
+
+        rid = request[REQUEST_ID] = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+    return rid
+

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from app.authz.principal import ANONYMOUS, Principal, UserPrincipal
 from app.errors import AuthError, ServiceUnavailableError, UnauthenticatedError
-from app.http.appkeys import AUTH_FAILURE, AUTHENTICATORS, PRINCIPAL, REQUEST_ID, SERVICES
+from app.http.appkeys import AUTH_FAILURE, AUTHENTICATORS, PRINCIPAL, SERVICES, request_id
 from app.http.cookies import CookieTransport
 
 security_log = logging.getLogger("app.security")
@@ -26,7 +26,7 @@ async def authentication_middleware(request: web.Request, handler) -> web.Stream
             # so a protected route can answer 401 with the precise code.
             request[AUTH_FAILURE] = exc
             security_log.info("credential refused: %s", exc.code,
-                              extra={"request_id": request.get(REQUEST_ID)})
+                              extra={"request_id": request_id(request)})
             break
         if found is not None:
             principal = found

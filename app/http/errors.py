@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import asyncpg
 from aiohttp import web
@@ -11,7 +10,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.errors import AuthError, ServiceUnavailableError
-from app.http.appkeys import REQUEST_ID
+from app.http.appkeys import request_id
 from app.http.problem import problem_response
 
 log = logging.getLogger("app.http")
@@ -43,7 +42,6 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
-    request[REQUEST_ID] = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
     try:
         return await handler(request)
     except AuthError as exc:
@@ -54,10 +52,10 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         return _from_http_exception(exc)
     except UNAVAILABLE as exc:
         log.warning("backing store unavailable: %s", type(exc).__name__,
-                    extra={"request_id": request[REQUEST_ID]})
+                    extra={"request_id": request_id(request)})
         return _from_auth_error(_unavailable())
     except Exception:
-        log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
+        log.exception("unhandled error", extra={"request_id": request_id(request)})
         return _internal(request)
 
 
@@ -70,4 +68,4 @@ def _unavailable() -> ServiceUnavailableError:
 def _internal(request: web.Request) -> web.Response:
     return problem_response(status=500, code="internal_error", title="Internal error",
                             detail="Something went wrong; the request id helps the operator find it.",
-                            request_id=request[REQUEST_ID])
+                            request_id=request_id(request))

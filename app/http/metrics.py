@@ -22,13 +22,25 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+# labels() costs microseconds per call; the label space is small, so keep the children.
+_latency_children: dict[str, Histogram] = {}
+_request_children: dict[tuple[str, str, int], Counter] = {}
+
+
 @web.middleware
 async def metrics_middleware(request: web.Request, handler) -> web.StreamResponse:
     start = time.perf_counter()
     response = await handler(request)
     route = _route_name(request)
-    LATENCY.labels(route).observe(time.perf_counter() - start)
-    REQUESTS.labels(request.method, route, str(response.status)).inc()
+    latency = _latency_children.get(route)
+    if latency is None:
+        latency = _latency_children[route] = LATENCY.labels(route)
+    latency.observe(time.perf_counter() - start)
+    key = (request.method, route, response.status)
+    counter = _request_children.get(key)
+    if counter is None:
+        counter = _request_children[key] = REQUESTS.labels(request.method, route, str(response.status))
+    counter.inc()
     return response
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 
 ID_BYTES = 32
@@ -18,9 +19,12 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(ID_BYTES)
 
 
+# 32 bytes in unpadded base64url are exactly 43 characters.
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
 def looks_like_session_id(value: str) -> bool:
-    # 32 bytes in unpadded base64url are exactly 43 characters.
-    return len(value) == 43 and all(c.isalnum() or c in "-_" for c in value)
+    return _SESSION_ID.fullmatch(value) is not None
 
 
 def hash_session_id(session_id: str) -> str:
