@@ -130,7 +130,19 @@ class WorkerSettings(BaseModel):
     audit_drain_interval_s: float = 1.0
     stream_trim_interval_s: float = 300.0
     outbox_relay_interval_s: float = 10.0
-    batch_size: int = 500
+    batch_size: int = 500  # audit entries per XREADGROUP/INSERT round
+    # Sessions per Lua sweep call: ~20 us each, so 200 keeps a call near 4 ms (Redis is
+    # single-threaded; the bench measured ~10 ms for 500).
+    sweep_batch_size: int = 200
+    queue: str = "authsvc"  # the Celery queue the web app sends to and workers consume
+    # Pending audit entries idle this long belong to a dead consumer and are reclaimed.
+    audit_reclaim_idle_s: float = 60.0
+    # A periodic task keeps taking batches for at most this long, then yields to the next run.
+    task_budget_s: float = 20.0
+    # Outbox rows younger than this are left to the web request that wrote them.
+    outbox_min_age_s: float = 5.0
+    # Test hook only: pause between the audit commit and its XACK (to land a kill there).
+    audit_pause_after_commit_s: float = 0.0
 
     def revocation_sweep_every(self, access_ttl_s: int) -> float:
         return self.revocation_sweep_interval_s or 1.5 * access_ttl_s

@@ -1,0 +1,1 @@
+"""The audit trail: events drained from the stream into an append-only Postgres table."""
