@@ -6,17 +6,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from app.authz.guards import guard_middleware
 from app.http import auth_routes, health_routes
 from app.http import admin_authz_routes, authz_routes
-from app.http.appkeys import AUTHENTICATORS, SERVICES, SETTINGS
-from app.http.authn import authentication_middleware, cookie_authenticator
+from app.http import admin_user_routes
+from app.http.appkeys import AUTHENTICATORS, SERVICES, SESSION_REPLIES, SETTINGS
+from app.http.authn import cookie_authenticator
 from app.http.cookies import CookieTransport
-from app.http.csrf import csrf_middleware
-from app.http.errors import error_middleware
-from app.http.headers import add_security_headers
+from app.http.pipeline import request_pipeline
+from app.http.views import SessionReplies
 from app.http import metrics
-from app.http.metrics import metrics_middleware
 from app.services import build_services
 from app.settings import Settings, load_settings
 
@@ -35,16 +33,17 @@ def _services_ctx(app: web.Application):
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or load_settings()
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, authentication_middleware, csrf_middleware, guard_middleware],
+        middlewares=[request_pipeline],
         client_max_size=settings.http.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[SESSION_REPLIES] = SessionReplies(max_entries=settings.session.cache_size)
     app[AUTHENTICATORS] = [cookie_authenticator(CookieTransport(settings.cookie))]
     app.cleanup_ctx.append(_services_ctx(app))
-    app.on_response_prepare.append(add_security_headers)
     app.add_routes(health_routes.routes)
     app.add_routes(metrics.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(authz_routes.routes)
     app.add_routes(admin_authz_routes.routes)
+    app.add_routes(admin_user_routes.routes)
     return app

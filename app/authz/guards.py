@@ -76,12 +76,11 @@ def require_authenticated() -> Callable:
     return _mark(Guard())
 
 
-@web.middleware
-async def guard_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def check_guard(request: web.Request) -> None:
+    """Enforce the matched route's guard; an unguarded protected route is refused."""
     route_handler = request.match_info.handler
     guard = getattr(route_handler, GUARD_ATTR, None)
     if guard is not None:
         await guard.check(request)
     elif request.path.startswith(PROTECTED_PREFIXES) and request.match_info.http_exception is None:
         raise ForbiddenError("This route has no guard; refusing by default.")
-    return await handler(request)

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from app.authz.principal import Principal
+from app.http.views import SessionReplies
 from app.services import Services
 from app.settings import Settings
 
@@ -14,6 +15,7 @@ SERVICES = web.AppKey("services", Services)
 # Tried in order (Bearer, cookie session, Basic); the first to return a principal wins.
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
 AUTHENTICATORS = web.AppKey("authenticators", list[Authenticator])
+SESSION_REPLIES = web.AppKey("session_replies", SessionReplies)
 
 # Request-scoped keys.
 PRINCIPAL = web.RequestKey("principal", Principal)

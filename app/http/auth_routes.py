@@ -5,7 +5,7 @@ from aiohttp import web
 
 from app.authz.principal import UserPrincipal
 from app.errors import InvalidCredentialsError
-from app.http.appkeys import SERVICES, SETTINGS
+from app.http.appkeys import SERVICES, SESSION_REPLIES, SETTINGS
 from app.http.authn import principal_of, require_session, require_user
 from app.http.body import read_model
 from app.http.clientinfo import client_info
@@ -46,8 +46,8 @@ async def login(request: web.Request) -> web.Response:
 @routes.get("/auth/session")
 async def current_session(request: web.Request) -> web.Response:
     user = require_session(request)
-    return web.json_response(session_reply(user_id=user.id, email=user.email, roles=user.roles,
-                                           record=user.session, session_id=user.session_id))
+    body = request.app[SESSION_REPLIES].body(user.session, user.session_id)
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.post("/auth/logout")

@@ -13,8 +13,8 @@ from app.http.cookies import CookieTransport
 security_log = logging.getLogger("app.security")
 
 
-@web.middleware
-async def authentication_middleware(request: web.Request, handler) -> web.StreamResponse:
+async def authenticate(request: web.Request) -> None:
+    """Resolve the caller into request[PRINCIPAL] (anonymous when no credential is presented)."""
     principal: Principal = ANONYMOUS
     for authenticate in request.app[AUTHENTICATORS]:
         try:
@@ -32,7 +32,6 @@ async def authentication_middleware(request: web.Request, handler) -> web.Stream
             principal = found
             break
     request[PRINCIPAL] = principal
-    return await handler(request)
 
 
 def cookie_authenticator(transport: CookieTransport):

@@ -8,8 +8,9 @@ from app.sessions.manager import ClientInfo
 
 
 def _from_trusted_proxy(request: web.Request) -> bool:
-    trusted = request.app[SETTINGS].http.trusted_proxy_set
-    return bool(trusted) and request.remote in trusted
+    http = request.app[SETTINGS].http
+    # Every request asks; most deployments trust no proxy, so answer that without building a set.
+    return bool(http.trusted_proxies) and request.remote in http.trusted_proxy_set
 
 
 def client_ip(request: web.Request) -> str:

@@ -24,8 +24,9 @@ def origin_allowed(request: web.Request) -> bool:
     return origin == own or origin in request.app[SETTINGS].http.allowed_origin_set
 
 
-@web.middleware
-async def csrf_middleware(request: web.Request, handler) -> web.StreamResponse:
+def check_csrf(request: web.Request) -> None:
+    """:raises CsrfError: an unsafe cookie-authenticated request without the session's token,
+    or a login/register from a foreign Origin."""
     if request.method in UNSAFE:
         principal = request.get(PRINCIPAL)
         if request.path in ORIGIN_CHECKED:
@@ -37,4 +38,3 @@ async def csrf_middleware(request: web.Request, handler) -> web.StreamResponse:
                 raise CsrfError("Send the session's CSRF token in X-CSRF-Token.")
             if not origin_allowed(request):
                 raise CsrfError("The request's Origin is not allowed.")
-    return await handler(request)

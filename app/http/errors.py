@@ -40,23 +40,20 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
                             headers=headers)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except AuthError as exc:
+def problem_for(request: web.Request, exc: Exception) -> web.Response:
+    """The problem+json reply for an exception a request raised (re-raises redirects)."""
+    if isinstance(exc, AuthError):
         return _from_auth_error(exc)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return _from_http_exception(exc)
-    except UNAVAILABLE as exc:
+    if isinstance(exc, UNAVAILABLE):
         log.warning("backing store unavailable: %s", type(exc).__name__,
                     extra={"request_id": request_id(request)})
         return _from_auth_error(_unavailable())
-    except Exception:
-        log.exception("unhandled error", extra={"request_id": request_id(request)})
-        return _internal(request)
+    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id(request)})
+    return _internal(request)
 
 
 def _unavailable() -> ServiceUnavailableError:

@@ -14,15 +14,20 @@ STATIC = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+_STATIC_ITEMS = tuple(STATIC.items())
+NO_STORE_PREFIXES = ("/auth/", "/admin/")
 
 
-async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # Runs on every request: plain loops over precomputed pairs, no per-call allocation.
     headers = response.headers
-    for name, value in STATIC.items():
-        headers.setdefault(name, value)
-    if request.path.startswith("/auth/") or request.path.startswith("/admin/"):
+    for name, value in _STATIC_ITEMS:
+        if name not in headers:
+            headers[name] = value
+    if request.path.startswith(NO_STORE_PREFIXES):
         headers["Cache-Control"] = "no-store"
-        headers.setdefault("Pragma", "no-cache")
+        if "Pragma" not in headers:
+            headers["Pragma"] = "no-cache"
     if request_scheme(request) == "https":
         # RFC 6797: only on secure transport.
         headers["Strict-Transport-Security"] = (

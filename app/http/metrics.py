@@ -27,21 +27,18 @@ _latency_children: dict[str, Histogram] = {}
 _request_children: dict[tuple[str, str, int], Counter] = {}
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler) -> web.StreamResponse:
-    start = time.perf_counter()
-    response = await handler(request)
+def observe(request: web.Request, response: web.StreamResponse, started: float) -> None:
+    """Count a finished request and its latency since ``started`` (a perf_counter reading)."""
     route = _route_name(request)
     latency = _latency_children.get(route)
     if latency is None:
         latency = _latency_children[route] = LATENCY.labels(route)
-    latency.observe(time.perf_counter() - start)
+    latency.observe(time.perf_counter() - started)
     key = (request.method, route, response.status)
     counter = _request_children.get(key)
     if counter is None:
         counter = _request_children[key] = REQUESTS.labels(request.method, route, str(response.status))
     counter.inc()
-    return response
 
 
 @routes.get("/metrics")
