@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
-from redis.retry import Retry
+from redis.asyncio.retry import Retry  # the async one: the sync class never retries a coroutine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.accounts.manager import AccountManager
@@ -22,6 +22,7 @@ from app.sessions.cache import SessionCache
 from app.sessions.manager import SessionManager
 from app.sessions.store import RedisSessionStore
 from app.settings import Settings
+from app.throttle import Backoff, RedisThrottle
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Services:
     bus: InvalidationBus | None = None
     authz: "Authorizer | None" = None
     authz_admin: "AuthzManager | None" = None
+    throttle: "RedisThrottle | None" = None
 
     async def close(self) -> None:
         if self.bus is not None:
@@ -93,11 +95,22 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
                               absolute_timeout_s=s.absolute_timeout_s, epoch_ttl_s=epoch_ttl,
                               cache=session_cache)
     relay = OutboxRelay(sessionmaker=sessionmaker, publisher=publisher)
+    throttle = build_throttle(settings, redis)
     accounts = AccountManager(sessionmaker=sessionmaker, users=users, hasher=hasher, policy=policy,
-                              publisher=publisher, relay=relay, sessions=sessions)
+                              publisher=publisher, relay=relay, sessions=sessions, throttle=throttle)
     authz, authz_admin = build_authz(settings, redis=redis, sessionmaker=sessionmaker, users=users,
                                      publisher=publisher, relay=relay, store=store, bus=bus)
     return Services(settings=settings, redis=redis, engine=engine, sessionmaker=sessionmaker,
                     publisher=publisher, hasher=hasher, users=users, session_store=store,
                     sessions=sessions, accounts=accounts, relay=relay, bus=bus,
-                    authz=authz, authz_admin=authz_admin)
+                    authz=authz, authz_admin=authz_admin, throttle=throttle)
+
+
+def build_throttle(settings: Settings, redis: Redis) -> RedisThrottle:
+    t = settings.throttle
+    account = Backoff(free=t.account_free_failures, base_delay_s=t.base_delay_s, max_delay_s=t.max_delay_s,
+                      window_s=t.window_s, block_after=t.account_block_after)
+    ip = Backoff(free=t.ip_free_failures, base_delay_s=t.base_delay_s, max_delay_s=t.max_delay_s,
+                 window_s=t.window_s)
+    return RedisThrottle(redis=redis, prefix=settings.redis.key_prefix, account=account, ip=ip,
+                         device_ttl_s=t.device_ttl_s)

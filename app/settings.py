@@ -155,6 +155,9 @@ class ThrottleSettings(BaseModel):
     base_delay_s: float = 1.0
     max_delay_s: float = 900.0
     window_s: int = 86400
+    # A trusted-device cookie lets its holder past a blocked account (the owner's way in).
+    device_ttl_s: int = 90 * 86400
+    device_cookie: str = ""  # empty: the session cookie's name + "-device"
 
 
 class AuthzSettings(BaseModel):

@@ -18,6 +18,7 @@ from app.passwords.hasher import Argon2Hasher
 from app.passwords.policy import PasswordPolicy, normalize
 from app.sessions.manager import ClientInfo, SessionManager, StartedSession
 from app.sessions.record import SessionRecord
+from app.throttle import Attempt, Throttle, account_key
 
 security_log = logging.getLogger("app.security")
 
@@ -36,7 +37,7 @@ def valid_email(email: str) -> bool:
 class AccountManager:
     def __init__(self, *, sessionmaker: async_sessionmaker, users: UserRepository, hasher: Argon2Hasher,
                  policy: PasswordPolicy, publisher: EventPublisher, relay: OutboxRelay,
-                 sessions: SessionManager) -> None:
+                 sessions: SessionManager, throttle: Throttle | None = None) -> None:
         self.sessionmaker = sessionmaker
         self.users = users
         self.hasher = hasher
@@ -44,6 +45,7 @@ class AccountManager:
         self.publisher = publisher
         self.relay = relay
         self.sessions = sessions
+        self.throttle = throttle
 
     async def register(self, email: str, password: str, client: ClientInfo,
                        roles: tuple[str, ...] = ()) -> Registered:
@@ -70,12 +72,18 @@ class AccountManager:
         await self.relay.relay([event.id])
         return Registered(id=user_id, email=email)
 
-    async def check_credentials(self, email: str, password: str, client: ClientInfo) -> UserRecord:
+    async def check_credentials(self, email: str, password: str, client: ClientInfo, *,
+                                device: str | None = None) -> UserRecord:
         """The account these credentials open.
 
         :raises InvalidCredentialsError: the same error, after the same work, whether
             the email is unknown, the password wrong or the account disabled.
+        :raises TooManyAttemptsError: throttled (before any check, so a right and a
+            wrong password get the same reply).
         """
+        attempt = Attempt(account=account_key("user", email), ip=client.ip, device=device)
+        if self.throttle is not None:
+            await self.throttle.check(attempt)
         password = normalize(password)
         async with self.sessionmaker() as session:
             user = await self.users.by_email(session, email) if len(password) <= self.policy.max_length else None
@@ -84,7 +92,11 @@ class AccountManager:
             await self.publisher.publish(Event(
                 "auth.login.failed", user.id if user else None,
                 {"reason": "invalid_credentials", **client.context()}))
+            if self.throttle is not None:
+                await self.throttle.failed(attempt)
             raise InvalidCredentialsError()
+        if self.throttle is not None:
+            await self.throttle.succeeded(attempt)
         if verdict.needs_rehash:
             # Parameters were raised since this hash was made: upgrade it now that we know the password.
             new_hash = await self.hasher.hash(password)
@@ -93,12 +105,13 @@ class AccountManager:
         return user
 
     async def login(self, email: str, password: str, client: ClientInfo,
-                    previous: SessionRecord | None = None) -> tuple[UserRecord, StartedSession]:
+                    previous: SessionRecord | None = None,
+                    device: str | None = None) -> tuple[UserRecord, StartedSession]:
         """Check credentials and start a session under a new id.
 
         :raises InvalidCredentialsError: see ``check_credentials``.
         """
-        user = await self.check_credentials(email, password, client)
+        user = await self.check_credentials(email, password, client, device=device)
         if previous is not None:
             # Login always rotates: whatever session the browser had is ended.
             await self.sessions.end(previous, client, reason="login")
@@ -106,6 +119,32 @@ class AccountManager:
             user_id=user.id, email=user.email, roles=user.roles, client=client,
             events=[Event("auth.login.succeeded", user.id, {"method": "password", **client.context()})])
         return user, started
+
+    async def confirm_password(self, user: UserRecord, password: str, client: ClientInfo) -> None:
+        """Check the signed-in user's password again (password change, step-up, MFA changes),
+        throttled on the same account counter as login so a stolen session cannot guess it.
+
+        :raises InvalidCredentialsError: wrong password.
+        :raises TooManyAttemptsError: throttled.
+        """
+        attempt = Attempt(account=account_key("user", user.email), ip=client.ip)
+        if self.throttle is not None:
+            await self.throttle.check(attempt)
+        verdict = await self.hasher.verify(user.password_hash, normalize(password))
+        if not verdict.ok:
+            await self.publisher.publish(Event("auth.login.failed", user.id,
+                                               {"reason": "wrong_current_password", **client.context()}))
+            if self.throttle is not None:
+                await self.throttle.failed(attempt)
+            raise InvalidCredentialsError("The current password is not correct.")
+        if self.throttle is not None:
+            await self.throttle.succeeded(attempt)
+
+    async def remember_device(self, email: str, current: str | None = None) -> str | None:
+        """A trusted-device token for the account just logged in to (None: no throttle)."""
+        if self.throttle is None:
+            return None
+        return await self.throttle.trust_device(account_key("user", email), current)
 
     async def change_password(self, user_id: str, current: str, new: str, client: ClientInfo,
                               current_session: str | None) -> StartedSession | None:
@@ -119,11 +158,7 @@ class AccountManager:
             user = await self.users.by_id(session, user_id)
         if user is None or user.disabled:
             raise InvalidCredentialsError()
-        verdict = await self.hasher.verify(user.password_hash, normalize(current))
-        if not verdict.ok:
-            await self.publisher.publish(Event("auth.login.failed", user.id,
-                                               {"reason": "wrong_current_password", **client.context()}))
-            raise InvalidCredentialsError("The current password is not correct.")
+        await self.confirm_password(user, current, client)
         new = normalize(new)
         self.policy.check(new, email=user.email)
         new_hash = await self.hasher.hash(new)

@@ -10,6 +10,7 @@ from app.http.authn import principal_of, require_session, require_user
 from app.http.body import read_model
 from app.http.clientinfo import client_info
 from app.http.cookies import CookieTransport
+from app.http.device_cookie import DeviceCookie
 from app.http.schemas import Credentials, PasswordChange
 from app.http.views import session_item, session_reply
 
@@ -35,11 +36,16 @@ async def login(request: web.Request) -> web.Response:
         raise InvalidCredentialsError()  # no account has such a password; never hash it
     current = principal_of(request)
     previous = current.session if isinstance(current, UserPrincipal) else None
+    device = DeviceCookie(request.app[SETTINGS])
+    presented_device = device.read(request)
     user, started = await services.accounts.login(body.email, body.password, client_info(request),
-                                                  previous=previous)
+                                                  previous=previous, device=presented_device)
     response = web.json_response(session_reply(user_id=user.id, email=user.email, roles=user.roles,
                                                record=started.record, session_id=started.session_id))
     _cookies(request).write(response, started.session_id)
+    token = await services.accounts.remember_device(user.email, presented_device)
+    if token is not None:
+        device.write(response, token)
     return response
 
 

@@ -99,7 +99,9 @@ def _clock(fn) -> float:
     return time.perf_counter() - start
 
 
-async def test_unknown_email_and_wrong_password_look_the_same(client):
+async def test_unknown_email_and_wrong_password_look_the_same(serve, make_settings):
+    # Repeated wrong passwords on one account: lift the throttle (tests/integration/throttle covers it).
+    client = await serve(make_settings(throttle={"account_free_failures": 1000}))
     email = new_email()
     assert (await Browser(client).register(email)).status == 201
     unknown = lambda: client.post("/auth/login", json={"email": new_email(), "password": "some guess 12345"})

@@ -1,0 +1,139 @@
+"""The throttle: per account, per IP and per IP+account failure counters in Redis.
+
+Model (every web process shares it; one Lua call decides and counts atomically):
+  - ``check`` (before the secret is verified) refuses with
+    TooManyAttemptsError(retry_after_s) while any counter that applies is backing
+    off, so a throttled caller costs no hashing.
+  - ``failed`` / ``succeeded`` record the outcome, and re-evaluate the gate in the
+    same atomic step: if it shut meanwhile (parallel guesses), they raise the same
+    TooManyAttemptsError and record nothing, so the caller answers 429 whether the
+    secret was right or wrong. A burst of N parallel guesses learns no more
+    outcomes than N sequential ones would.
+  - ``succeeded`` clears the account-side counters; the per-IP one is kept.
+  - per account (keyed by the normalized name, never the IP, so rotating
+    addresses changes nothing): ``account_free_failures`` free, then exponential
+    backoff, and at ``account_block_after`` (100, NIST SP 800-63B) a block until
+    ``window_s`` after the last failure. Never permanent.
+  - per IP (IPv6 per /64): ``ip_free_failures`` free, then backoff; this is what
+    slows password spraying over many accounts from one address.
+  - per IP+account: the same limits as the account, per source.
+  - trusted device: a successful login may be given a device token (a cookie);
+    attempts presenting it for the same account are counted on their own
+    counter instead of the account and IP+account ones. That is the owner's
+    way in while an attacker holds the account's counter at its block.
+
+Keys (``p`` the Redis prefix; names are SHA-256 so no email sits in Redis):
+  p:th:a:<h>  p:th:ia:<h>  p:th:i:<h>  p:th:dc:<h>  counters {n, last}
+  p:th:d:<h>  device token hash -> account hash, expires after ``device_ttl_s``
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from app.clock import now_s
+from app.errors import TooManyAttemptsError
+from app.throttle import scripts
+from app.throttle.attempt import Attempt, ip_bucket
+from app.throttle.policy import Backoff
+
+security_log = logging.getLogger("app.security")
+DEVICE_TOKEN_BYTES = 32
+
+
+class Throttle(Protocol):
+    async def check(self, attempt: Attempt) -> bool:
+        """Before checking a secret: True if it came from a trusted device.
+
+        :raises TooManyAttemptsError: a counter is backing off; nothing was recorded.
+        """
+
+    async def failed(self, attempt: Attempt) -> None:
+        """Record a wrong secret. :raises TooManyAttemptsError: the gate shut meanwhile."""
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """Record a right secret (resets the account side).
+
+        :raises TooManyAttemptsError: the gate shut meanwhile; the caller must refuse.
+        """
+
+    async def trust_device(self, account: str, current: str | None = None) -> str:
+        """A device token bound to ``account`` (the caller stores it in a cookie)."""
+
+
+def _h(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class RedisThrottle:
+    def __init__(self, *, redis: Redis, prefix: str, account: Backoff, ip: Backoff,
+                 device_ttl_s: int) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}:th:"
+        self.account = account
+        self.ip = ip
+        self.device_ttl_s = device_ttl_s
+        self._script = redis.register_script(scripts.GATE)
+
+    def _counters(self, attempt: Attempt) -> list[tuple[str, Backoff, str]]:
+        """(key, limits, class) of every counter the attempt may touch."""
+        p = self.prefix
+        counters = [(f"{p}i:{_h(ip_bucket(attempt.ip))}", self.ip, "a")]
+        if attempt.account is None:
+            return counters
+        account = _h(attempt.account)
+        side = "n" if attempt.device else "a"
+        if attempt.lock_account:
+            counters.append((f"{p}a:{account}", self.account, side))
+        # The IP+account counter never blocks outright: the account counter does.
+        per_source = Backoff(free=self.account.free, base_delay_s=self.account.base_delay_s,
+                             max_delay_s=self.account.max_delay_s, window_s=self.account.window_s)
+        counters.append((f"{p}ia:{_h(ip_bucket(attempt.ip) + '|' + attempt.account)}", per_source, side))
+        if attempt.device:
+            counters.append((f"{p}dc:{_h(attempt.device)}", self.account, "d"))
+        return counters
+
+    def _device_key(self, device: str | None) -> str:
+        # Without a device the script still needs a key; this one is never written.
+        return f"{self.prefix}d:{_h(device) if device else 'none'}"
+
+    async def _gate(self, mode: str, attempt: Attempt) -> bool:
+        counters = self._counters(attempt)
+        args: list = [mode, repr(now_s()), _h(attempt.account) if attempt.account and attempt.device else ""]
+        for i, (_, b, cls) in enumerate(counters):
+            # counters[0] is the per-IP one: kept on success.
+            args += [b.free, b.block_after, b.base_delay_s, b.max_delay_s, b.window_s, cls,
+                     "keep" if i == 0 else "reset"]
+        wait_ms, trusted = await self._script(
+            keys=[self._device_key(attempt.device), *(k for k, _, _ in counters)], args=args)
+        if int(wait_ms) > 0:
+            security_log.info("attempt throttled for %d ms", int(wait_ms))
+            raise TooManyAttemptsError(retry_after_s=-(-int(wait_ms) // 1000))
+        return bool(int(trusted))
+
+    async def check(self, attempt: Attempt) -> bool:
+        return await self._gate("check", attempt)
+
+    async def failed(self, attempt: Attempt) -> None:
+        await self._gate("fail", attempt)
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        await self._gate("succeed", attempt)
+
+    async def trust_device(self, account: str, current: str | None = None) -> str:
+        """Bind a device token to ``account``: ``current`` if it already is (its life is
+        extended), else a new one, so repeated logins do not pile up tokens."""
+        bound = _h(account)
+        if current and await self.redis.get(self._device_key(current)) in (bound, bound.encode()):
+            await self.redis.expire(self._device_key(current), self.device_ttl_s)
+            return current
+        token = secrets.token_urlsafe(DEVICE_TOKEN_BYTES)
+        await self.redis.set(self._device_key(token), bound, ex=self.device_ttl_s)
+        return token
+
+    async def forget_device(self, token: str) -> None:
+        await self.redis.delete(self._device_key(token))

@@ -1,0 +1,56 @@
+"""Lua for the throttle: the gate is evaluated and the outcome recorded in one
+atomic step, so concurrent attempts (many web processes, many connections) see
+one consistent counter."""
+
+# KEYS[1]: the presented device token's key (a key that never exists if none).
+# KEYS[2..]: counter hashes {n, last}.
+# ARGV: mode ('check' | 'fail' | 'succeed'), now, account id (what a trusted device
+# must be bound to), then per counter: free, block_after, base, max, window, class, on_success.
+# class: "a" always applies, "d" only with a trusted device, "n" only without.
+# on_success: "reset" (account-side counters) or "keep" (the per-IP one: a success
+# must not wipe the failures of a spraying address).
+# Returns {wait_ms, trusted}. wait_ms > 0: the gate is shut and nothing was recorded;
+# the caller refuses whatever the outcome was, so a burst of parallel guesses
+# learns at most as many outcomes as the counters allow.
+GATE = """
+local mode = ARGV[1]
+local now = tonumber(ARGV[2])
+local trusted = 0
+if ARGV[3] ~= '' and redis.call('GET', KEYS[1]) == ARGV[3] then trusted = 1 end
+local applies = {}
+local wait = 0
+for i = 2, #KEYS do
+  local a = 4 + (i - 2) * 7
+  local class = ARGV[a + 5]
+  if class == 'a' or (class == 'd' and trusted == 1) or (class == 'n' and trusted == 0) then
+    table.insert(applies, {KEYS[i], tonumber(ARGV[a + 4]), ARGV[a + 6]})
+    local f = redis.call('HMGET', KEYS[i], 'n', 'last')
+    local n = tonumber(f[1] or '0')
+    if n > 0 then
+      local last = tonumber(f[2] or '0')
+      local free, block, base, maxd, window =
+        tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+      local w = 0
+      if block > 0 and n >= block then
+        w = last + window - now
+      elseif n >= free then
+        w = last + math.min(maxd, base * 2 ^ (n - free)) - now
+      end
+      if w > wait then wait = w end
+    end
+  end
+end
+if wait > 0 then return {math.ceil(wait * 1000), trusted} end
+if mode == 'fail' then
+  for _, c in ipairs(applies) do
+    redis.call('HINCRBY', c[1], 'n', 1)
+    redis.call('HSET', c[1], 'last', ARGV[2])
+    redis.call('EXPIRE', c[1], c[2])
+  end
+elseif mode == 'succeed' then
+  for i = 2, #KEYS do
+    if ARGV[4 + (i - 2) * 7 + 6] == 'reset' then redis.call('DEL', KEYS[i]) end
+  end
+end
+return {0, trusted}
+"""
