@@ -75,7 +75,7 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
     publisher = EventPublisher(redis=redis, stream=settings.events.stream, source=settings.events.source)
     pw = settings.password
     hasher = Argon2Hasher(time_cost=pw.time_cost, memory_kib=pw.memory_kib, parallelism=pw.parallelism,
-                          threads=pw.hash_threads)
+                          threads=pw.hash_threads, nice=pw.hash_nice)
     policy = PasswordPolicy(min_length=pw.min_length, max_length=pw.max_length)
     users = UserRepository()
     s = settings.session

@@ -92,6 +92,9 @@ class PasswordSettings(BaseModel):
     memory_kib: int = 19456
     parallelism: int = 1
     hash_threads: int = 2
+    # Hashing threads run at this lower CPU priority (nice) so a login storm cannot starve
+    # the event loop that answers session checks.
+    hash_nice: int = 10
 
     @model_validator(mode="after")
     def _floor(self) -> "PasswordSettings":
