@@ -6,5 +6,7 @@ from collections.abc import Callable
 
 
 def command_registrars() -> list[Callable]:
-    registrars: list[Callable] = []
+    from app.events.cli import register_events
+
+    registrars: list[Callable] = [register_events]
     return registrars

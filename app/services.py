@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 from redis.asyncio.retry import Retry  # the async one: the sync class never retries a coroutine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.accounts.forced_logout import ForcedLogout
 from app.accounts.manager import AccountManager
 from app.authz.wiring import Authorizer, AuthzManager, build_authz
 from app.db.engine import make_engine, make_sessionmaker
@@ -22,6 +23,7 @@ from app.sessions.cache import SessionCache
 from app.sessions.manager import SessionManager
 from app.sessions.store import RedisSessionStore
 from app.settings import Settings
+from app.taskqueue import TaskQueue
 from app.throttle import Backoff, RedisThrottle
 
 
@@ -41,12 +43,16 @@ class Services:
     bus: InvalidationBus | None = None
     authz: "Authorizer | None" = None
     authz_admin: "AuthzManager | None" = None
+    tasks: "TaskQueue | None" = None
+    forced_logout: "ForcedLogout | None" = None
     throttle: "RedisThrottle | None" = None
 
     async def close(self) -> None:
         if self.bus is not None:
             await self.bus.stop()
         self.hasher.close()
+        if self.tasks is not None:
+            self.tasks.close()
         await self.redis.aclose()
         await self.engine.dispose()
 
@@ -100,10 +106,13 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
                               publisher=publisher, relay=relay, sessions=sessions, throttle=throttle)
     authz, authz_admin = build_authz(settings, redis=redis, sessionmaker=sessionmaker, users=users,
                                      publisher=publisher, relay=relay, store=store, bus=bus)
+    tasks = TaskQueue(settings)
+    forced_logout = ForcedLogout(sessionmaker=sessionmaker, users=users, sessions=sessions,
+                                 publisher=publisher, relay=relay, dispatch=tasks)
     return Services(settings=settings, redis=redis, engine=engine, sessionmaker=sessionmaker,
                     publisher=publisher, hasher=hasher, users=users, session_store=store,
                     sessions=sessions, accounts=accounts, relay=relay, bus=bus,
-                    authz=authz, authz_admin=authz_admin, throttle=throttle)
+                    authz=authz, authz_admin=authz_admin, tasks=tasks, forced_logout=forced_logout, throttle=throttle)
 
 
 def build_throttle(settings: Settings, redis: Redis) -> RedisThrottle:

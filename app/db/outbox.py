@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import OutboxEvent
@@ -24,11 +25,16 @@ class OutboxRelay:
         self.sessionmaker = sessionmaker
         self.publisher = publisher
 
-    async def relay(self, ids: list[str] | None = None, limit: int = 500) -> int:
+    async def relay(self, ids: list[str] | None = None, limit: int = 500, older_than_s: float = 0.0) -> int:
+        """Publish and delete committed rows (``ids``, or the oldest ``limit`` at least
+        ``older_than_s`` old); returns how many. Rows another relay holds are skipped."""
         async with self.sessionmaker() as session:
-            query = select(OutboxEvent).order_by(OutboxEvent.created_at).limit(limit)
+            query = (select(OutboxEvent).order_by(OutboxEvent.created_at).limit(limit)
+                     .with_for_update(skip_locked=True))
             if ids is not None:
                 query = query.where(OutboxEvent.id.in_([uuid.UUID(i) for i in ids]))
+            if older_than_s > 0:
+                query = query.where(OutboxEvent.created_at < func.now() - timedelta(seconds=older_than_s))
             rows = (await session.scalars(query)).all()
             if not rows:
                 return 0

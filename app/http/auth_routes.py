@@ -99,6 +99,8 @@ async def change_password(request: web.Request) -> web.Response:
     started = await request.app[SERVICES].accounts.change_password(
         user.id, body.current_password, body.new_password, client_info(request),
         current_session=user.session_id)
+    # Sessions ended and the epoch set above; the worker's fan-out revokes the tokens.
+    await request.app[SERVICES].forced_logout.after_password_change(user.id)
     response = web.Response(status=204)
     if started is not None:
         # The id rotates: the old cookie is dead, the caller carries on under a new one.

@@ -1,0 +1,147 @@
+"""Forced logout: end everything a user holds.
+
+Two halves. ``force`` (in the web request) sets the user's revocation epoch,
+which every web process checks in the same round trip as the session read, so
+every session and token is rejected before the admin gets the reply; the
+``auth.user.forced_logout`` event commits with the epoch. ``fan_out`` (in a
+worker) then deletes the sessions themselves (one ``auth.session.revoked``
+each), revokes live tokens and tells the web processes to drop cached entries.
+``fan_out`` is idempotent: a second run finds nothing left to end.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.clock import now_s
+from app.db import outbox
+from app.db.outbox import OutboxRelay
+from app.db.users import UserRepository
+from app.errors import NotFoundError, ServiceUnavailableError
+from app.events.envelope import Event
+from app.events.publisher import EventPublisher
+from app.sessions.manager import ClientInfo, SessionManager
+from app.taskqueue import FORCED_LOGOUT
+
+log = logging.getLogger("app.accounts")
+
+
+class Dispatch(Protocol):
+    async def send(self, name: str, kwargs: dict[str, Any], task_id: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asked (an admin user or API client) and from where."""
+
+    id: str
+    client: ClientInfo
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutReport:
+    sessions_ended: int
+    tokens_revoked: int
+
+
+class ForcedLogout:
+    def __init__(self, *, sessionmaker: async_sessionmaker, users: UserRepository, sessions: SessionManager,
+                 publisher: EventPublisher, relay: OutboxRelay, dispatch: Dispatch) -> None:
+        self.sessionmaker = sessionmaker
+        self.users = users
+        self.sessions = sessions
+        self.publisher = publisher
+        self.relay = relay
+        self.dispatch = dispatch
+
+    async def force(self, user_id: str, actor: Actor, *, reason: str = "admin") -> str:
+        """Reject every session and token of the user now; returns the fan-out task id.
+
+        :raises NotFoundError: no such user.
+        :raises ServiceUnavailableError: the fan-out could not be queued (the epoch is
+            set already, so the user is logged out; calling again is harmless).
+        """
+        await self._require_user(user_id)
+        epoch = now_s()
+        task_id = str(uuid.uuid4())
+        event = Event("auth.user.forced_logout", user_id,
+                      {"reason": reason, "actor": actor.id, "task_id": task_id, **actor.client.context()})
+        await self.sessions.revoke_everything_before(user_id, epoch, [event])
+        return await self.dispatch.send(FORCED_LOGOUT, {"user_id": user_id, "epoch": epoch, "reason": reason},
+                                        task_id=task_id)
+
+    async def disable(self, user_id: str, actor: Actor) -> str:
+        """Disable the account (no new login) and force it out; returns the fan-out task id.
+
+        :raises NotFoundError: no such user.
+        """
+        await self._set_disabled(user_id, True, actor)
+        return await self.force(user_id, actor, reason="disabled")
+
+    async def enable(self, user_id: str, actor: Actor) -> None:
+        """:raises NotFoundError: no such user."""
+        await self._set_disabled(user_id, False, actor)
+
+    async def after_password_change(self, user_id: str) -> str | None:
+        """Queue the fan-out for a password change (which set the epoch itself and ended the
+        sessions in the request); the task revokes the tokens. Best effort: the epoch
+        already rejects them, so a broker outage must not fail the password change."""
+        try:
+            return await self.dispatch.send(FORCED_LOGOUT, {"user_id": user_id, "epoch": 0.0,
+                                                            "reason": "password_changed"})
+        except ServiceUnavailableError:
+            log.warning("password change fan-out not queued for %s; the epoch covers it", user_id)
+            return None
+
+    async def fan_out(self, user_id: str, epoch: float, reason: str, *, tokens: Any = None) -> FanOutReport:
+        """Delete every session issued at or before the epoch (all of them if the account
+        is disabled), revoke the user's live tokens, and drop cached entries everywhere."""
+        store = self.sessions.store
+        cutoff = max(epoch, await store.epoch_of(user_id))
+        if await self._is_disabled(user_id):
+            cutoff = math.inf  # even a session that raced the disable must go
+        sid_hashes = await store.all_for_user(user_id)
+        ended = 0
+        if sid_hashes:
+            async with store.redis.pipeline(transaction=False) as pipe:
+                for sh in sid_hashes:
+                    pipe.hget(store.keys.session(sh), "created")
+                created = await pipe.execute()
+            # A session missing here is gone already; revoking it just cleans the indexes.
+            targets = [sh for sh, c in zip(sid_hashes, created) if c is None or float(c) <= cutoff]
+            ended = await store.revoke(user_id, {
+                sh: Event("auth.session.revoked", user_id, {"handle": sh[:16], "reason": reason})
+                for sh in targets})
+        revoked = 0
+        if tokens is not None and hasattr(tokens, "revoke_all_for_user"):
+            result = await tokens.revoke_all_for_user(user_id)
+            revoked = result if isinstance(result, int) else 0
+        # Each revoke published its session; this reaches entries cached under the user too.
+        await store.redis.publish(store.keys.channel, f"u:{user_id}")
+        return FanOutReport(sessions_ended=ended, tokens_revoked=revoked)
+
+    async def _require_user(self, user_id: str) -> None:
+        async with self.sessionmaker() as session:
+            if await self.users.by_id(session, user_id) is None:
+                raise NotFoundError("No such user.")
+
+    async def _is_disabled(self, user_id: str) -> bool:
+        async with self.sessionmaker() as session:
+            user = await self.users.by_id(session, user_id)
+        return user is not None and user.disabled
+
+    async def _set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            user = await self.users.by_id(session, user_id)
+            if user is None:
+                raise NotFoundError("No such user.")
+            await self.users.set_disabled(session, user_id, disabled)
+            event = Event("auth.user.disabled" if disabled else "auth.user.enabled", user_id,
+                          {"actor": actor.id, **actor.client.context()})
+            outbox.stage(session, self.publisher, event)
+        await self.relay.relay([event.id])

@@ -1,0 +1,66 @@
+"""``python -m app events tail``: print the event stream, one JSON envelope per line."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from redis.exceptions import RedisError
+
+from app.settings import Settings, load_settings
+
+DEFAULT_GROUP = "events-tail"
+
+
+def register_events(sub) -> None:
+    events = sub.add_parser("events", help="read the event stream")
+    commands = events.add_subparsers(dest="events_command", required=True)
+    p = commands.add_parser(
+        "tail", help="print events as JSON lines through a consumer group (resumes where it left off)")
+    p.add_argument("--group", default=DEFAULT_GROUP,
+                   help=f"consumer group; each group sees every event once (default {DEFAULT_GROUP})")
+    p.add_argument("--from-start", action="store_true",
+                   help="start (or restart) the group at the oldest event kept instead of new ones")
+    p.set_defaults(func=_tail)
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from app.preflight import require_redis
+
+    settings = load_settings()
+    require_redis(settings)
+    try:
+        return asyncio.run(tail(settings, group=args.group, from_start=args.from_start, out=sys.stdout))
+    except BrokenPipeError:
+        return 0  # the reader went away (| head): nothing left to do
+    except RedisError as e:
+        print(f"events tail: Redis failed ({type(e).__name__}: {e})", file=sys.stderr)
+        return 1
+
+
+async def tail(settings: Settings, *, group: str, from_start: bool, out) -> int:
+    from app.events.tail import StreamTail
+    from app.services import make_redis
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    redis = make_redis(settings)
+    reader = StreamTail(redis=redis, stream=settings.events.stream, group=group)
+    try:
+        await reader.join(from_start=from_start)
+        async for batch in reader.batches():
+            for _, line in batch:
+                out.write(line + "\n")
+            out.flush()
+            # Acknowledged only once printed: Ctrl-C between the two shows them again.
+            await reader.ack([stream_id for stream_id, _ in batch])
+            if stop.is_set():
+                break
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await redis.aclose()
+    return 0
