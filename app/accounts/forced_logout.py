@@ -105,18 +105,11 @@ class ForcedLogout:
         cutoff = max(epoch, await store.epoch_of(user_id))
         if await self._is_disabled(user_id):
             cutoff = math.inf  # even a session that raced the disable must go
-        sid_hashes = await store.all_for_user(user_id)
-        ended = 0
-        if sid_hashes:
-            async with store.redis.pipeline(transaction=False) as pipe:
-                for sh in sid_hashes:
-                    pipe.hget(store.keys.session(sh), "created")
-                created = await pipe.execute()
-            # A session missing here is gone already; revoking it just cleans the indexes.
-            targets = [sh for sh, c in zip(sid_hashes, created) if c is None or float(c) <= cutoff]
-            ended = await store.revoke(user_id, {
-                sh: Event("auth.session.revoked", user_id, {"handle": sh[:16], "reason": reason})
-                for sh in targets})
+        # Sessions no longer live are the expiry sweep's to end and report.
+        targets = [r.sid_hash for r in await store.list_for_user(user_id) if r.created_at <= cutoff]
+        ended = await store.revoke(user_id, {
+            sh: Event("auth.session.revoked", user_id, {"handle": sh[:16], "reason": reason})
+            for sh in targets})
         revoked = 0
         if tokens is not None and hasattr(tokens, "revoke_all_for_user"):
             result = await tokens.revoke_all_for_user(user_id)

@@ -32,6 +32,8 @@ def _tail(args: argparse.Namespace) -> int:
     require_redis(settings)
     try:
         return asyncio.run(tail(settings, group=args.group, from_start=args.from_start, out=sys.stdout))
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C before the handler was installed: stopping is the normal way out
     except BrokenPipeError:
         return 0  # the reader went away (| head): nothing left to do
     except RedisError as e:

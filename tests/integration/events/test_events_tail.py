@@ -1,0 +1,122 @@
+"""``python -m app events tail``: its own consumer group, one JSON envelope per line,
+resumes after a restart, exits cleanly on Ctrl-C."""
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from app.events.envelope import Event
+from tests.integration.workers.procs import ROOT, env_for
+
+
+class Tail:
+    def __init__(self, settings, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "app", "events", "tail", *args],
+                                     env=env_for(settings), cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.out: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.out.put(line)
+
+    def lines(self, n: int, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        got = []
+        while len(got) < n:
+            try:
+                got.append(json.loads(self.out.get(timeout=max(0.01, deadline - time.monotonic()))))
+            except queue.Empty:
+                raise AssertionError(f"wanted {n} lines, got {got}; stderr: {self._stderr()}") from None
+        return got
+
+    def interrupt(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=10)
+        return self.proc.returncode, self.proc.stderr.read()
+
+    def _stderr(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.stderr.read()
+
+
+@pytest.fixture
+def group() -> str:
+    return f"tail-{uuid.uuid4().hex[:6]}"
+
+
+async def _publish(redis, settings, n: int, tag: str) -> list[str]:
+    events = [Event("auth.login.succeeded", f"{tag}-{i}", {"method": "password", "ip": "192.0.2.9"})
+              for i in range(n)]
+    for e in events:
+        await redis.xadd(settings.events.stream, {"event": e.to_json(settings.events.source)})
+    return [e.id for e in events]
+
+
+def _wait_for_group(redis_sync, settings, group: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if any(g["name"] == group for g in redis_sync.xinfo_groups(settings.events.stream)):
+                return
+        except Exception:  # noqa: BLE001 - the stream may not exist yet
+            pass
+        time.sleep(0.02)
+    raise AssertionError("the tail never joined")
+
+
+@pytest.fixture
+def redis_sync():
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    client.close()
+
+
+async def test_tail_prints_envelopes_resumes_after_restart_and_exits_cleanly(settings, redis, redis_sync, group):
+    before = await _publish(redis, settings, 3, "old")  # older than the group: not shown by default
+    tail = Tail(settings, "--group", group)
+    _wait_for_group(redis_sync, settings, group)
+    first = await _publish(redis, settings, 4, "first")
+    printed = tail.lines(4)
+    assert [e["id"] for e in printed] == first
+    for envelope in printed:
+        assert set(envelope) == {"specversion", "id", "source", "type", "time", "subject", "datacontenttype",
+                                 "data"}
+        assert envelope["specversion"] == "1.0" and envelope["type"] == "auth.login.succeeded"
+    code, err = tail.interrupt()
+    assert code == 0
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+    missed = await _publish(redis, settings, 5, "while-stopped")
+    tail = Tail(settings, "--group", group)
+    assert [e["id"] for e in tail.lines(5)] == missed  # exactly what it missed, nothing twice
+    code, err = tail.interrupt()
+    assert code == 0 and "Traceback" not in err
+
+    # Another group sees everything from the start, independently of the first.
+    other = Tail(settings, "--group", group + "-b", "--from-start")
+    ids = [e["id"] for e in other.lines(12)]
+    assert ids == before + first + missed
+    assert other.interrupt()[0] == 0
+
+
+async def test_sigterm_also_stops_the_tail_cleanly(settings, redis_sync, group):
+    tail = Tail(settings, "--group", group)
+    _wait_for_group(redis_sync, settings, group)
+    tail.proc.send_signal(signal.SIGTERM)
+    tail.proc.wait(timeout=10)
+    assert tail.proc.returncode == 0 and "Traceback" not in tail.proc.stderr.read()
