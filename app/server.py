@@ -9,6 +9,7 @@ from aiohttp import web
 from app.http import auth_routes, health_routes
 from app.http import admin_authz_routes, authz_routes
 from app.http import admin_user_routes
+from app.http import mfa_routes, stepup_routes
 from app.http.appkeys import AUTHENTICATORS, SERVICES, SESSION_REPLIES, SETTINGS
 from app.http.authn import cookie_authenticator
 from app.http.cookies import CookieTransport
@@ -46,4 +47,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(authz_routes.routes)
     app.add_routes(admin_authz_routes.routes)
     app.add_routes(admin_user_routes.routes)
+    app.add_routes(mfa_routes.routes)
+    app.add_routes(stepup_routes.routes)
     return app

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff
@@ -25,6 +26,10 @@ from app.sessions.store import RedisSessionStore
 from app.settings import Settings
 from app.taskqueue import TaskQueue
 from app.throttle import Backoff, RedisThrottle
+from app.mfa.wiring import build_mfa
+
+if TYPE_CHECKING:
+    from app.mfa.manager import MfaManager
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Services:
     tasks: "TaskQueue | None" = None
     forced_logout: "ForcedLogout | None" = None
     throttle: "RedisThrottle | None" = None
+    mfa: "MfaManager | None" = None
 
     async def close(self) -> None:
         if self.bus is not None:
@@ -104,6 +110,8 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
     throttle = build_throttle(settings, redis)
     accounts = AccountManager(sessionmaker=sessionmaker, users=users, hasher=hasher, policy=policy,
                               publisher=publisher, relay=relay, sessions=sessions, throttle=throttle)
+    mfa = build_mfa(settings, redis=redis, sessionmaker=sessionmaker, users=users, publisher=publisher,
+                    relay=relay, accounts=accounts, throttle=throttle)
     authz, authz_admin = build_authz(settings, redis=redis, sessionmaker=sessionmaker, users=users,
                                      publisher=publisher, relay=relay, store=store, bus=bus)
     tasks = TaskQueue(settings)
@@ -112,7 +120,8 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
     return Services(settings=settings, redis=redis, engine=engine, sessionmaker=sessionmaker,
                     publisher=publisher, hasher=hasher, users=users, session_store=store,
                     sessions=sessions, accounts=accounts, relay=relay, bus=bus,
-                    authz=authz, authz_admin=authz_admin, tasks=tasks, forced_logout=forced_logout, throttle=throttle)
+                    authz=authz, authz_admin=authz_admin, tasks=tasks, forced_logout=forced_logout, throttle=throttle,
+                    mfa=mfa)
 
 
 def build_throttle(settings: Settings, redis: Redis) -> RedisThrottle:

@@ -175,8 +175,11 @@ class AuthzSettings(BaseModel):
 
 class SecuritySettings(BaseModel):
     reauth_window_s: int = 600
-    # Fernet key (urlsafe base64, 32 bytes) for MFA secrets at rest; empty derives one per data dir.
+    # AES-256-GCM key(s) for MFA secrets at rest: urlsafe base64 of 32 random bytes, comma-separated
+    # for rotation (the first encrypts). Empty: MFA enrolment is refused (503 mfa_not_configured).
     data_key: str = ""
+    mfa_issuer: str = "authsvc"  # the name authenticator apps show
+    mfa_challenge_ttl_s: int = 300  # life of the MFA-pending token between the two login steps
     hsts_max_age_s: int = 63072000
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -11,7 +12,7 @@ from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
 from app.db.users import UserRecord, UserRepository, fold_email
-from app.errors import InvalidCredentialsError, NotFoundError, ValidationError
+from app.errors import InvalidCredentialsError, NotFoundError, UnauthenticatedError, ValidationError
 from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.passwords.hasher import Argon2Hasher
@@ -19,6 +20,9 @@ from app.passwords.policy import PasswordPolicy, normalize
 from app.sessions.manager import ClientInfo, SessionManager, StartedSession
 from app.sessions.record import SessionRecord
 from app.throttle import Attempt, Throttle, account_key
+
+if TYPE_CHECKING:
+    from app.mfa.manager import MfaManager, MfaPending
 
 security_log = logging.getLogger("app.security")
 
@@ -46,6 +50,8 @@ class AccountManager:
         self.relay = relay
         self.sessions = sessions
         self.throttle = throttle
+        # Set by build_services once the MFA manager (which needs confirm_password) exists.
+        self.mfa: MfaManager | None = None
 
     async def register(self, email: str, password: str, client: ClientInfo,
                        roles: tuple[str, ...] = ()) -> Registered:
@@ -106,19 +112,49 @@ class AccountManager:
 
     async def login(self, email: str, password: str, client: ClientInfo,
                     previous: SessionRecord | None = None,
-                    device: str | None = None) -> tuple[UserRecord, StartedSession]:
-        """Check credentials and start a session under a new id.
+                    device: str | None = None) -> tuple[UserRecord, StartedSession | MfaPending]:
+        """Check credentials and start a session under a new id; with MFA enrolled, no
+        session yet but an MFA-pending token for ``login_second_factor``.
 
         :raises InvalidCredentialsError: see ``check_credentials``.
         """
         user = await self.check_credentials(email, password, client, device=device)
+        if self.mfa is not None and await self.mfa.enabled(user.id):
+            return user, await self.mfa.challenge(user, client)
+        return user, await self._start(user, client, previous, method="password")
+
+    async def login_second_factor(self, mfa_token: str, code: str, client: ClientInfo,
+                                  previous: SessionRecord | None = None) -> tuple[UserRecord, StartedSession]:
+        """The second step: a session only once the code is right (the id is new here).
+
+        :raises MfaTokenInvalidError, InvalidMfaCodeError, TooManyAttemptsError:
+        """
+        if self.mfa is None:
+            from app.mfa.errors import MfaTokenInvalidError
+
+            raise MfaTokenInvalidError()
+        user, method = await self.mfa.complete_challenge(mfa_token, code, client)
+        return user, await self._start(user, client, previous, method=f"password+{method}")
+
+    async def _start(self, user: UserRecord, client: ClientInfo, previous: SessionRecord | None, *,
+                     method: str) -> StartedSession:
         if previous is not None:
             # Login always rotates: whatever session the browser had is ended.
             await self.sessions.end(previous, client, reason="login")
-        started = await self.sessions.start(
+        return await self.sessions.start(
             user_id=user.id, email=user.email, roles=user.roles, client=client,
-            events=[Event("auth.login.succeeded", user.id, {"method": "password", **client.context()})])
-        return user, started
+            events=[Event("auth.login.succeeded", user.id, {"method": method, **client.context()})])
+
+    async def active_user(self, user_id: str) -> UserRecord:
+        """The signed-in user's account row.
+
+        :raises UnauthenticatedError: gone or disabled since the session began.
+        """
+        async with self.sessionmaker() as session:
+            user = await self.users.by_id(session, user_id)
+        if user is None or user.disabled:
+            raise UnauthenticatedError()
+        return user
 
     async def confirm_password(self, user: UserRecord, password: str, client: ClientInfo) -> None:
         """Check the signed-in user's password again (password change, step-up, MFA changes),
@@ -139,6 +175,29 @@ class AccountManager:
             raise InvalidCredentialsError("The current password is not correct.")
         if self.throttle is not None:
             await self.throttle.succeeded(attempt)
+
+    async def reauthenticate(self, user_id: str, password: str, code: str | None, client: ClientInfo,
+                             current: SessionRecord) -> StartedSession:
+        """Step-up: the password again (and a code with MFA on) moves the session's
+        auth_time to now. The session id rotates, as at every privilege change.
+
+        :raises InvalidCredentialsError: wrong password.
+        :raises InvalidMfaCodeError: MFA is on and the code is missing or wrong.
+        :raises TooManyAttemptsError: throttled (the login counters).
+        """
+        user = await self.active_user(user_id)
+        await self.confirm_password(user, password, client)
+        if self.mfa is not None and await self.mfa.enabled(user.id):
+            if not code:
+                from app.mfa.errors import InvalidMfaCodeError
+
+                raise InvalidMfaCodeError("MFA is on: send a code with the password.")
+            await self.mfa.verify_code(user, code, client, purpose="reauthenticate")
+        await self.sessions.end(current, client, reason="reauthenticated")
+        return await self.sessions.start(
+            user_id=user.id, email=user.email, roles=user.roles, client=client,
+            events=[Event("auth.reauthenticated", user.id, {"handle_before": current.handle,
+                                                             **client.context()})])
 
     async def remember_device(self, email: str, current: str | None = None) -> str | None:
         """A trusted-device token for the account just logged in to (None: no throttle)."""

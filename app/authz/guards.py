@@ -16,6 +16,7 @@ from app.authz.permissions import PermissionSet
 from app.authz.principal import ANONYMOUS
 from app.errors import ForbiddenError, UnauthenticatedError
 from app.http.appkeys import AUTH_FAILURE, PRINCIPAL, SERVICES
+from app.http.stepup import ensure_recent_auth
 
 GUARD_ATTR = "__auth_guard__"
 PROTECTED_PREFIXES = ("/admin/",)
@@ -84,3 +85,6 @@ async def check_guard(request: web.Request) -> None:
         await guard.check(request)
     elif request.path.startswith(PROTECTED_PREFIXES) and request.match_info.http_exception is None:
         raise ForbiddenError("This route has no guard; refusing by default.")
+    if request.path.startswith(PROTECTED_PREFIXES) and request.match_info.http_exception is None:
+        # Admin actions need a recent login too (step-up), whoever added the route.
+        ensure_recent_auth(request)

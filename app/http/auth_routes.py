@@ -11,8 +11,11 @@ from app.http.body import read_model
 from app.http.clientinfo import client_info
 from app.http.cookies import CookieTransport
 from app.http.device_cookie import DeviceCookie
+from app.http.login_reply import logged_in
+from app.http.stepup import require_recent_auth
+from app.mfa.manager import MfaPending
 from app.http.schemas import Credentials, PasswordChange
-from app.http.views import session_item, session_reply
+from app.http.views import session_item
 
 routes = web.RouteTableDef()
 
@@ -36,17 +39,14 @@ async def login(request: web.Request) -> web.Response:
         raise InvalidCredentialsError()  # no account has such a password; never hash it
     current = principal_of(request)
     previous = current.session if isinstance(current, UserPrincipal) else None
-    device = DeviceCookie(request.app[SETTINGS])
-    presented_device = device.read(request)
-    user, started = await services.accounts.login(body.email, body.password, client_info(request),
-                                                  previous=previous, device=presented_device)
-    response = web.json_response(session_reply(user_id=user.id, email=user.email, roles=user.roles,
-                                               record=started.record, session_id=started.session_id))
-    _cookies(request).write(response, started.session_id)
-    token = await services.accounts.remember_device(user.email, presented_device)
-    if token is not None:
-        device.write(response, token)
-    return response
+    user, outcome = await services.accounts.login(body.email, body.password, client_info(request),
+                                                  previous=previous,
+                                                  device=DeviceCookie(request.app[SETTINGS]).read(request))
+    if isinstance(outcome, MfaPending):
+        # No session (and no cookie) until the second factor: POST /auth/login/mfa.
+        return web.json_response({"mfa_required": True, "mfa_token": outcome.mfa_token,
+                                  "expires_in": outcome.expires_in, "methods": ["totp", "recovery_code"]})
+    return await logged_in(request, user, outcome)
 
 
 @routes.get("/auth/session")
@@ -93,6 +93,7 @@ async def end_other_sessions(request: web.Request) -> web.Response:
 
 
 @routes.post("/auth/password")
+@require_recent_auth
 async def change_password(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await read_model(request, PasswordChange)

@@ -1,30 +1,9 @@
 """POST /auth/login under attack: throttled on the wire with 429 + Retry-After."""
 import asyncio
 
-import aiohttp
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-from app.server import create_app
 from tests.support.browser import STRONG_PASSWORD, Browser, new_email
 
 WRONG = "not the password at all 123"
-
-
-@pytest.fixture
-async def serve():
-    """Clients without a cookie jar: every cookie a test sends is one it chose."""
-    clients = []
-
-    async def start(settings):
-        client = TestClient(TestServer(create_app(settings)), cookie_jar=aiohttp.DummyCookieJar())
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        await client.close()
 
 
 def fast(make_settings, **throttle):

@@ -1,0 +1,71 @@
+"""/auth/login/mfa and /auth/mfa/totp/*: the second login step and TOTP enrolment."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.authz.principal import UserPrincipal
+from app.http.appkeys import SERVICES
+from app.http.authn import principal_of, require_user
+from app.http.body import read_model
+from app.http.clientinfo import client_info
+from app.http.login_reply import logged_in
+from app.http.mfa_schemas import MfaCode, MfaDisable, MfaLogin
+from app.http.stepup import require_recent_auth
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/auth/login/mfa")
+async def login_second_factor(request: web.Request) -> web.Response:
+    body = await read_model(request, MfaLogin)
+    current = principal_of(request)
+    previous = current.session if isinstance(current, UserPrincipal) else None
+    user, started = await request.app[SERVICES].accounts.login_second_factor(
+        body.mfa_token, body.code, client_info(request), previous=previous)
+    return await logged_in(request, user, started)
+
+
+@routes.get("/auth/mfa/totp")
+async def totp_status(request: web.Request) -> web.Response:
+    user = require_user(request)
+    return web.json_response(await request.app[SERVICES].mfa.status(user.id))
+
+
+@routes.post("/auth/mfa/totp/setup")
+@require_recent_auth
+async def totp_setup(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = await services.accounts.active_user(require_user(request).id)
+    setup = await services.mfa.begin_setup(user, client_info(request))
+    return web.json_response({"secret": setup.secret, "otpauth_uri": setup.otpauth_uri,
+                              "qr_svg": setup.qr_svg}, status=201)
+
+
+@routes.post("/auth/mfa/totp/confirm")
+@require_recent_auth
+async def totp_confirm(request: web.Request) -> web.Response:
+    body = await read_model(request, MfaCode)
+    services = request.app[SERVICES]
+    user = await services.accounts.active_user(require_user(request).id)
+    codes = await services.mfa.confirm_setup(user, body.code, client_info(request))
+    return web.json_response({"enabled": True, "recovery_codes": codes})
+
+
+@routes.post("/auth/mfa/totp/disable")
+@require_recent_auth
+async def totp_disable(request: web.Request) -> web.Response:
+    body = await read_model(request, MfaDisable)
+    services = request.app[SERVICES]
+    user = await services.accounts.active_user(require_user(request).id)
+    await services.mfa.disable(user, body.password, body.code, client_info(request))
+    return web.Response(status=204)
+
+
+@routes.post("/auth/mfa/totp/recovery-codes")
+@require_recent_auth
+async def new_recovery_codes(request: web.Request) -> web.Response:
+    body = await read_model(request, MfaCode)
+    services = request.app[SERVICES]
+    user = await services.accounts.active_user(require_user(request).id)
+    codes = await services.mfa.regenerate_recovery_codes(user, body.code, client_info(request))
+    return web.json_response({"recovery_codes": codes})

@@ -1,0 +1,25 @@
+"""POST /auth/reauthenticate: confirm the password (and code) to refresh auth_time."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.http.appkeys import SERVICES
+from app.http.authn import require_session
+from app.http.body import read_model
+from app.http.clientinfo import client_info
+from app.http.login_reply import logged_in
+from app.http.mfa_schemas import Reauthentication
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/auth/reauthenticate")
+async def reauthenticate(request: web.Request) -> web.Response:
+    # Cookie sessions only: a token client steps up with a fresh password grant.
+    user = require_session(request)
+    body = await read_model(request, Reauthentication)
+    services = request.app[SERVICES]
+    started = await services.accounts.reauthenticate(user.id, body.password, body.code, client_info(request),
+                                                     current=user.session)
+    account = await services.accounts.active_user(user.id)
+    return await logged_in(request, account, started)
