@@ -21,7 +21,7 @@ if [ "${BENCH_TREE:-snapshot}" = "work" ]; then
 else
     export BENCH_APP_ROOT="$PWD/var/bench-src"
     rm -rf "$BENCH_APP_ROOT" && mkdir -p "$BENCH_APP_ROOT"
-    git archive HEAD app config | tar -x -C "$BENCH_APP_ROOT"
+    git archive HEAD app config workers | tar -x -C "$BENCH_APP_ROOT"
     export BENCH_CODE="commit $(git rev-parse --short HEAD)"
 fi
 export PYTHONPATH="$BENCH_APP_ROOT"

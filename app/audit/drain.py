@@ -19,14 +19,23 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.audit.models import AuditRecord
-from app.audit.records import MalformedEntry, audit_row, text
+from app.audit.records import MalformedEntry, audit_row
+from app.audit.records import text as as_text
 
 log = logging.getLogger("app.audit")
+
+INSERT_BATCH = text("""
+    INSERT INTO audit_log (event_id, stream_id, type, subject, time, source, data)
+    SELECT * FROM unnest(CAST(:event_ids AS text[]), CAST(:stream_ids AS text[]), CAST(:types AS text[]),
+                         CAST(:subjects AS text[]), CAST(:times AS timestamptz[]),
+                         CAST(:sources AS text[]), CAST(:data AS jsonb[]))
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+""")
 
 
 def refused_data(error: DBAPIError) -> bool:
@@ -115,14 +124,14 @@ class AuditDrain:
             return []
         if not reply:
             return []
-        return [(text(i), f) for i, f in reply[0][1]]
+        return [(as_text(i), f) for i, f in reply[0][1]]
 
     async def _reclaim(self) -> list[tuple[str, dict | None]]:
         reply = await self.redis.xautoclaim(self.stream, self.group, self.consumer, self.reclaim_idle_ms,
                                             start_id=self._claim_cursor, count=self.batch_size)
         # Redis 7 replies [cursor, entries, deleted ids]; deleted ones leave the PEL by themselves.
-        self._claim_cursor = text(reply[0])
-        entries = [(text(i), f) for i, f in reply[1] if i is not None]
+        self._claim_cursor = as_text(reply[0])
+        entries = [(as_text(i), f) for i, f in reply[1] if i is not None]
         if entries:
             log.warning("reclaimed %d audit entries left pending by a dead consumer", len(entries))
         return entries
@@ -163,11 +172,14 @@ class AuditDrain:
         return DrainReport(read=len(entries), inserted=inserted, dead_lettered=len(malformed))
 
     async def _insert(self, rows: list[dict]) -> int:
+        # One array per column through unnest: a fixed statement with seven parameters
+        # (prepared once per connection), however many rows the batch has.
         async with self.sessionmaker() as session, session.begin():
-            result = await session.execute(
-                insert(AuditRecord).values(rows)
-                .on_conflict_do_nothing(index_elements=[AuditRecord.event_id])
-                .returning(AuditRecord.event_id))
+            result = await session.execute(INSERT_BATCH, {
+                "event_ids": [r["event_id"] for r in rows], "stream_ids": [r["stream_id"] for r in rows],
+                "types": [r["type"] for r in rows], "subjects": [r["subject"] for r in rows],
+                "times": [r["time"] for r in rows], "sources": [r["source"] for r in rows],
+                "data": [json.dumps(r["data"], separators=(",", ":")) for r in rows]})
             return len(result.all())
 
     async def _insert_one_by_one(self, rows: list[dict]) -> tuple[int, list[MalformedEntry]]:
