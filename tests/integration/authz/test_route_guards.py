@@ -58,3 +58,27 @@ async def test_inherited_admin_role_passes_role_guards(client):
     operator, _ = await user(client, ops)
     assert (await operator.request("GET", "/admin/policies")).status == 200
     assert callable(require_roles("admin"))
+
+
+async def test_user_lifecycle_routes_are_in_the_guarded_table(client):
+    """Forced logout, disable and enable (issue 3) are admin routes like the others, each
+    naming its permission; a holder of that permission alone may use it."""
+    from app.authz.guards import GUARD_ATTR
+
+    table = {}
+    for route in client.server.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        table[(route.method, path)] = getattr(route.handler, GUARD_ATTR, None)
+    for action, permission in (("logout", "users:logout"), ("disable", "users:disable"),
+                               ("enable", "users:disable")):
+        guard = table[("POST", f"/admin/users/{{id}}/{action}")]
+        assert guard is not None and guard.permission == permission
+    admin, _ = await user(client, "admin")
+    operator_role = f"helpdesk-{uuid.uuid4().hex[:6]}"
+    r = await admin.request("POST", "/admin/roles", json={"name": operator_role, "permissions": ["users:logout"]})
+    assert r.status == 201
+    helpdesk, _ = await user(client, operator_role)
+    _, victim_id = await user(client)
+    assert (await helpdesk.request("POST", f"/admin/users/{victim_id}/disable")).status == 403
+    # users:logout lets the helpdesk force a logout (queued; no worker runs in this test).
+    assert (await helpdesk.request("POST", f"/admin/users/{victim_id}/logout")).status == 202
