@@ -13,6 +13,7 @@ from app.http import mfa_routes, stepup_routes
 from app.http.appkeys import AUTHENTICATORS, SERVICES, SESSION_REPLIES, SETTINGS
 from app.http.authn import cookie_authenticator
 from app.http.cookies import CookieTransport
+from app.http.headers import SECURITY_HEADERS, SecurityHeaders
 from app.http.pipeline import request_pipeline
 from app.http.views import SessionReplies
 from app.http import metrics
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         client_max_size=settings.http.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[SECURITY_HEADERS] = SecurityHeaders(settings)
     app[SESSION_REPLIES] = SessionReplies(max_entries=settings.session.cache_size)
     app[AUTHENTICATORS] = [cookie_authenticator(CookieTransport(settings.cookie))]
     app.cleanup_ctx.append(_services_ctx(app))

@@ -21,7 +21,10 @@ def origin_allowed(request: web.Request) -> bool:
         return True  # non-browser clients; SameSite=Lax covers old browsers
     origin = origin.rstrip("/")
     own = f"{request_scheme(request)}://{request.host}"
-    return origin == own or origin in request.app[SETTINGS].http.allowed_origin_set
+    http = request.app[SETTINGS].http
+    # An origin allowed cross-origin access (CORS) may also send cookie requests; the
+    # CSRF token is still required of it.
+    return origin == own or origin in http.allowed_origin_set or origin in http.cors_origin_set
 
 
 def check_csrf(request: web.Request) -> None:

@@ -1,10 +1,18 @@
-"""Security headers on every reply, errors included."""
+"""Security headers on every reply, errors included, built once per app.
+
+Every reply: nosniff, a CSP that allows nothing (this is a JSON API) with
+``frame-ancestors 'none'``, no referrer, no framing, same-origin isolation.
+/auth/* and /admin/*: ``Cache-Control: no-store``. HTTPS replies only (directly,
+or as reported by a trusted proxy's X-Forwarded-Proto): HSTS (RFC 6797 forbids
+it on plain http). CORS only when configured (app.http.cors).
+"""
 from __future__ import annotations
 
 from aiohttp import web
 
-from app.http.appkeys import SETTINGS
 from app.http.clientinfo import request_scheme
+from app.http.cors import CorsPolicy
+from app.settings import Settings
 
 STATIC = {
     "X-Content-Type-Options": "nosniff",
@@ -14,21 +22,40 @@ STATIC = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-_STATIC_ITEMS = tuple(STATIC.items())
 NO_STORE_PREFIXES = ("/auth/", "/admin/")
 
 
+class SecurityHeaders:
+    def __init__(self, settings: Settings) -> None:
+        self._static = tuple(STATIC.items())
+        self._hsts = f"max-age={settings.security.hsts_max_age_s}; includeSubDomains"
+        self.cors = CorsPolicy(settings.http.cors_origin_set)
+
+    def apply(self, request: web.Request, response: web.StreamResponse) -> None:
+        # Runs on every request: plain loops over precomputed pairs, no per-call allocation.
+        headers = response.headers
+        for name, value in self._static:
+            if name not in headers:
+                headers[name] = value
+        if request.path.startswith(NO_STORE_PREFIXES):
+            headers["Cache-Control"] = "no-store"
+            if "Pragma" not in headers:
+                headers["Pragma"] = "no-cache"
+        if request_scheme(request) == "https":
+            headers["Strict-Transport-Security"] = self._hsts
+        if self.cors.enabled:
+            self.cors.decorate(request, response)
+
+
+SECURITY_HEADERS = web.AppKey("security_headers", SecurityHeaders)
+
+
 def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    # Runs on every request: plain loops over precomputed pairs, no per-call allocation.
-    headers = response.headers
-    for name, value in _STATIC_ITEMS:
-        if name not in headers:
-            headers[name] = value
-    if request.path.startswith(NO_STORE_PREFIXES):
-        headers["Cache-Control"] = "no-store"
-        if "Pragma" not in headers:
-            headers["Pragma"] = "no-cache"
-    if request_scheme(request) == "https":
-        # RFC 6797: only on secure transport.
-        headers["Strict-Transport-Security"] = (
-            f"max-age={request.app[SETTINGS].security.hsts_max_age_s}; includeSubDomains")
+    request.app[SECURITY_HEADERS].apply(request, response)
+
+
+def cors_preflight(request: web.Request) -> web.StreamResponse | None:
+    """A CORS preflight's reply (answered before authentication), or None."""
+    if request.method != "OPTIONS":
+        return None
+    return request.app[SECURITY_HEADERS].cors.preflight(request)

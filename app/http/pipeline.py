@@ -17,7 +17,7 @@ from app.authz.guards import check_guard
 from app.http.authn import authenticate
 from app.http.csrf import check_csrf
 from app.http.errors import problem_for
-from app.http.headers import add_security_headers
+from app.http.headers import add_security_headers, cors_preflight
 from app.http.metrics import observe
 
 
@@ -25,10 +25,13 @@ from app.http.metrics import observe
 async def request_pipeline(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
     try:
-        await authenticate(request)
-        check_csrf(request)
-        await check_guard(request)
-        response = await handler(request)
+        # A CORS preflight carries no credentials: answered before authentication.
+        response = cors_preflight(request)
+        if response is None:
+            await authenticate(request)
+            check_csrf(request)
+            await check_guard(request)
+            response = await handler(request)
     except Exception as exc:  # CancelledError (a client gone) is a BaseException and passes
         response = problem_for(request, exc)
     add_security_headers(request, response)
