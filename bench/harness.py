@@ -480,7 +480,7 @@ async def _memory_and_sweep() -> None:
     per_user = CFG["sessions_per_user"]
     s = settings.session
     ping_argv = [PY, str(HERE / "probes.py"), "ping", "--redis", REDIS_URL]
-    batch = settings.workers.batch_size
+    batch = settings.workers.sweep_batch_size
     try:
         base_mem = await redis_bulk.used_memory(redis)
         made = 0
@@ -496,10 +496,10 @@ async def _memory_and_sweep() -> None:
                 note(f"{per:.0f} bytes/session ({rate:,.0f} creates/s); {parts}")
                 report.row(f"Redis memory per active session at {size:,} (incl. indexes)", per, None, "bytes",
                            target=512, higher_is_better=False, absolute=True,
-                           note=f"{per_user} sessions per user; hash {parts['session hash']:.0f} B "
-                                f"({parts['hash encoding']}), user index {parts['user index share']:.0f} B, "
-                                f"expiry zset {parts['expiry zset share']:.0f} B")
-        with Step(f"expiry sweep over {made:,} expired sessions (batch {settings.workers.batch_size}) "
+                           note=f"{per_user} sessions per user; value {parts['session value']:.0f} B "
+                                f"({parts['value encoding']}), user index {parts['user index share']:.0f} B, "
+                                f"due-users zset {parts['due-users zset share']:.0f} B")
+        with Step(f"expiry sweep over {made:,} expired sessions (batch {settings.workers.sweep_batch_size}) "
                   f"with a PING probe"):
             # The noise floor first: the same PING loop with no sweep running.
             idle = json.loads(subprocess.run([*ping_argv, "--seconds", "3"], capture_output=True, text=True,

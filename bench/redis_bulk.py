@@ -82,22 +82,22 @@ async def used_memory(redis: Redis) -> int:
 async def breakdown(redis: Redis, store: RedisSessionStore, n: int, sample: int = 200) -> dict[str, float]:
     """Bytes per session by structure (MEMORY USAGE on a sample), to show where memory goes."""
     k = store.keys
-    hashes, indexes = [], []
+    values, indexes = [], []
     async for key in redis.scan_iter(match=k.session_prefix + "*", count=1000):
-        hashes.append(key)
-        if len(hashes) >= sample:
+        values.append(key)
+        if len(values) >= sample:
             break
     async for key in redis.scan_iter(match=k.user_prefix + "*", count=1000):
         indexes.append(key)
         if len(indexes) >= sample:
             break
-    per_hash = sum([await redis.memory_usage(h) or 0 for h in hashes]) / max(1, len(hashes))
+    per_value = sum([await redis.memory_usage(v) or 0 for v in values]) / max(1, len(values))
     index_sizes = [await redis.zcard(i) for i in indexes]
     per_index = sum([await redis.memory_usage(i) or 0 for i in indexes]) / max(1, sum(index_sizes))
-    expiry = (await redis.memory_usage(k.expiry, samples=0) or 0) / max(1, n)
-    encoding = (await redis.object("encoding", hashes[0])) if hashes else b"?"
-    return {"session hash": per_hash, "user index share": per_index, "expiry zset share": expiry,
-            "hash encoding": encoding.decode() if isinstance(encoding, bytes) else str(encoding)}
+    due = (await redis.memory_usage(k.due, samples=0) or 0) / max(1, n)
+    encoding = (await redis.object("encoding", values[0])) if values else b"?"
+    return {"session value": per_value, "user index share": per_index, "due-users zset share": due,
+            "value encoding": encoding.decode() if isinstance(encoding, bytes) else str(encoding)}
 
 
 async def sweep_all(store: RedisSessionStore, now: float, limit: int) -> tuple[int, float]:

@@ -1,17 +1,29 @@
-"""Session state in Redis.
+"""Session state in Redis, laid out to cost under 512 bytes per session.
 
 Keys (``p`` is the configured prefix):
-  p:s:<sid_hash>     hash: uid email roles created seen abs idle auth ip ua
-  p:u:<uid>:s        zset of the user's sid hashes, scored by absolute expiry
+  p:s:<sid_hash>     string: msgpack [uid, email, roles, created, seen, abs, idle, auth, ip, ua-id],
+                     expiring at the session's deadline
+  p:ua:<ua-id>       string: a user agent, stored once however many sessions share it
+  p:u:<uid>:s        zset of the user's sid hashes, scored by each one's current deadline
   p:u:<uid>:epoch    revocation epoch: sessions and tokens issued at or before it are dead
-  p:session-expiry   zset "uid|sid_hash" scored by the current deadline (the sweep's work list)
+  p:session-due      zset of user ids scored by (at most) their earliest session deadline:
+                     the sweep's work list, one entry per user rather than per session
   p:invalidate       pub/sub channel telling every web process to drop cached entries
+
+One string per session instead of a hash (a hash holding a user agent longer
+than 64 bytes leaves the compact listpack encoding and triples in size), user
+agents interned, and one due entry per user: 1.5 KB per session became ~0.45 KB
+(bench/REPORT.md).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgpack
 from redis.asyncio import Redis
 
 from app.clock import now_s, rfc3339
@@ -43,7 +55,8 @@ class KeySpace:
         self.prefix = prefix
         self.session_prefix = f"{prefix}:s:"
         self.user_prefix = f"{prefix}:u:"
-        self.expiry = f"{prefix}:session-expiry"
+        self.user_agent_prefix = f"{prefix}:ua:"
+        self.due = f"{prefix}:session-due"
         self.channel = f"{prefix}:invalidate"
 
     def session(self, sid_hash: str) -> str:
@@ -56,14 +69,25 @@ class KeySpace:
         return f"{self.user_prefix}{user_id}:epoch"
 
 
-def _record(sid_hash: str, f: list) -> SessionRecord:
-    uid, email, roles, created, seen, abs_, idle, auth, ip, ua = (
-        v.decode() if isinstance(v, bytes) else v for v in f)
+def user_agent_id(user_agent: str) -> str:
+    """A short name for an interned user agent (72 bits: a collision would only mislabel a device)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(user_agent.encode()).digest()[:9]).decode()
+
+
+def _pack(record: SessionRecord, ua_id: str) -> bytes:
+    return msgpack.packb([record.user_id, record.email, ",".join(record.roles), record.created_at,
+                          record.last_seen_at, record.absolute_expires_at, record.idle_timeout_s,
+                          record.auth_time, record.ip, ua_id])
+
+
+def _record(sid_hash: str, value: bytes, user_agent: str | bytes) -> SessionRecord:
+    uid, email, roles, created, seen, abs_, idle, auth, ip, _ = msgpack.unpackb(value)
     return SessionRecord(
         sid_hash=sid_hash, user_id=uid, email=email,
         roles=tuple(r for r in roles.split(",") if r), created_at=float(created),
         last_seen_at=float(seen), absolute_expires_at=float(abs_), idle_timeout_s=int(idle),
-        auth_time=float(auth), ip=ip, user_agent=ua)
+        auth_time=float(auth), ip=ip,
+        user_agent=user_agent.decode() if isinstance(user_agent, bytes) else user_agent)
 
 
 class RedisSessionStore:
@@ -78,26 +102,29 @@ class RedisSessionStore:
         self._check = redis.register_script(scripts.CHECK)
         self._revoke = redis.register_script(scripts.REVOKE)
         self._sweep = redis.register_script(scripts.SWEEP)
+        self._set_profile = redis.register_script(scripts.SET_PROFILE)
 
     async def create(self, record: SessionRecord, events: list[Event]) -> None:
         k = self.keys
-        key = k.session(record.sid_hash)
         deadline = record.idle_expires_at
+        ua_id = user_agent_id(record.user_agent)
+        index = k.user_index(record.user_id)
+        index_expires = int(record.absolute_expires_at) + 60
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={
-                "uid": record.user_id, "email": record.email, "roles": ",".join(record.roles),
-                "created": repr(record.created_at), "seen": repr(record.last_seen_at),
-                "abs": repr(record.absolute_expires_at), "idle": record.idle_timeout_s,
-                "auth": repr(record.auth_time), "ip": record.ip, "ua": record.user_agent,
-            })
-            pipe.pexpireat(key, int(deadline * 1000) + 1)
-            index = k.user_index(record.user_id)
-            pipe.zadd(index, {record.sid_hash: record.absolute_expires_at})
-            # Entries past their absolute expiry cannot be live; trimming here keeps
-            # the index bounded even before the sweep runs.
-            pipe.zremrangebyscore(index, "-inf", record.created_at)
-            pipe.expireat(index, int(record.absolute_expires_at) + 60, gt=True)
-            pipe.zadd(k.expiry, {f"{record.user_id}|{record.sid_hash}": deadline})
+            pipe.set(k.session(record.sid_hash), _pack(record, ua_id), pxat=int(deadline * 1000) + 1)
+            # Shared by every session with this user agent; lives as long as the newest one may.
+            pipe.set(k.user_agent_prefix + ua_id, record.user_agent,
+                     exat=int(record.absolute_expires_at) + 60)
+            # Whole seconds: listpack stores integers in a few bytes (the value is the
+            # truth; the score only tells the sweep where to look, at most a second late).
+            pipe.zadd(index, {record.sid_hash: math.ceil(deadline)})
+            # Entries past their deadline cannot be live; trimming here keeps the
+            # index bounded even before the sweep runs.
+            pipe.zremrangebyscore(index, "-inf", f"({record.created_at}")
+            pipe.expireat(index, index_expires, nx=True)  # GT alone never sets a first TTL
+            pipe.expireat(index, index_expires, gt=True)
+            # LT: the user's entry only ever moves earlier here; the sweep moves it later.
+            pipe.zadd(k.due, {record.user_id: deadline}, lt=True)
             for event in events:
                 self.publisher.add_to(pipe, event)
             await pipe.execute()
@@ -105,25 +132,25 @@ class RedisSessionStore:
     async def read(self, sid_hash: str, now: float) -> Lookup | None:
         k = self.keys
         result = await self._check(
-            keys=[k.session(sid_hash), k.expiry],
-            args=[repr(now), k.user_prefix, self.touch_granularity_s, k.session_prefix])
+            keys=[k.session(sid_hash)],
+            args=[repr(now), k.user_prefix, self.touch_granularity_s, k.session_prefix,
+                  k.user_agent_prefix])
         if not result:
             return None
         status = result[0].decode() if isinstance(result[0], bytes) else result[0]
-        return Lookup(status=status, record=_record(sid_hash, result[1:]))
+        return Lookup(status=status, record=_record(sid_hash, result[1], result[2]))
 
     async def list_for_user(self, user_id: str) -> list[SessionRecord]:
-        sid_hashes = [m.decode() if isinstance(m, bytes) else m
-                      for m in await self.redis.zrange(self.keys.user_index(user_id), 0, -1)]
+        sid_hashes = await self.all_for_user(user_id)
         if not sid_hashes:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for sh in sid_hashes:
-                pipe.hmget(self.keys.session(sh), "uid", "email", "roles", "created", "seen", "abs",
-                           "idle", "auth", "ip", "ua")
-            rows = await pipe.execute()
+        values = await self.redis.mget([self.keys.session(sh) for sh in sid_hashes])
+        present = [(sh, v) for sh, v in zip(sid_hashes, values) if v is not None]
+        ua_ids = sorted({msgpack.unpackb(v)[9] for _, v in present})
+        agents = dict(zip(ua_ids, await self.redis.mget([self.keys.user_agent_prefix + u for u in ua_ids])
+                          if ua_ids else []))
         now = now_s()
-        records = [_record(sh, f) for sh, f in zip(sid_hashes, rows) if f[0] is not None]
+        records = [_record(sh, v, agents.get(msgpack.unpackb(v)[9]) or "") for sh, v in present]
         return [r for r in records if r.user_id == user_id and r.is_live(now)]
 
     async def find_by_handle(self, user_id: str, handle: str) -> str | None:
@@ -148,7 +175,7 @@ class RedisSessionStore:
         args: list = [k.session_prefix, k.user_prefix, k.channel, user_id]
         for sid_hash, event in ended.items():
             args += [sid_hash, self.publisher.encode(event)]
-        return int(await self._revoke(keys=[k.expiry, self.publisher.stream], args=args))
+        return int(await self._revoke(keys=[self.publisher.stream], args=args))
 
     async def set_epoch(self, user_id: str, epoch: float, ttl_s: int, events: list[Event]) -> None:
         """Reject every session and token of the user issued at or before ``epoch``."""
@@ -168,12 +195,8 @@ class RedisSessionStore:
         """Rewrite the denormalised email/roles on every live session of the user."""
         async with self.redis.pipeline(transaction=True) as pipe:
             for sh in await self.all_for_user(user_id):
-                key = self.keys.session(sh)
-                # HSET on a missing key would resurrect it without a TTL; only
-                # touch sessions that still exist.
-                pipe.eval("if redis.call('EXISTS', KEYS[1]) == 1 then "
-                          "return redis.call('HSET', KEYS[1], 'email', ARGV[1], 'roles', ARGV[2]) end "
-                          "return 0", 1, key, email, ",".join(roles))
+                # A script, not SET: a write must not resurrect a session that just ended.
+                await self._set_profile(keys=[self.keys.session(sh)], args=[email, ",".join(roles)], client=pipe)
             pipe.publish(self.keys.channel, f"u:{user_id}")
             await pipe.execute()
 
@@ -181,7 +204,7 @@ class RedisSessionStore:
         """One bounded batch: returns (entries looked at, sessions ended)."""
         k = self.keys
         seen, ended = await self._sweep(
-            keys=[k.expiry, self.publisher.stream],
+            keys=[k.due, self.publisher.stream],
             args=[repr(now), limit, k.session_prefix, k.user_prefix, k.channel,
                   self.publisher.source, rfc3339(now)])
         return int(seen), int(ended)

@@ -33,8 +33,9 @@ async def dump_prefix(redis, prefix: str) -> str:
             parts.append(json.dumps(await redis.zrange(key, 0, -1, withscores=True)))
         elif kind == "stream":
             parts.append(json.dumps(await redis.xrange(key)))
-        elif kind == "string":
-            parts.append(await redis.get(key))
+        elif kind == "string":  # sessions are msgpack: read raw, secrets are ASCII either way
+            raw_value = await redis.execute_command("GET", key, NEVER_DECODE=True)
+            parts.append(raw_value.decode("latin-1") if raw_value else "")
         elif kind == "set":
             parts.append(json.dumps(sorted(await redis.smembers(key))))
         elif kind == "list":

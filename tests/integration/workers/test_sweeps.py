@@ -62,7 +62,8 @@ async def _swept(redis, services, sessions: dict[str, str]) -> bool:
 
 async def test_sweep_ends_expired_sessions_and_reports_each_once(worker, settings, services, redis, tasks):
     expired = await _sessions(services, users=3, per_user=5)
-    await asyncio.sleep(1.1)  # past the one-second idle timeout
+    # Past the one-second idle timeout, and the whole second the index rounds deadlines up to.
+    await asyncio.sleep(2.1)
     fresh = await _sessions(services, users=1, per_user=2)
     await tasks.send(SESSION_SWEEP, {})
     await eventually(lambda: _swept(redis, services, expired))
@@ -80,7 +81,7 @@ async def test_sweep_ends_expired_sessions_and_reports_each_once(worker, setting
 async def test_overlapping_sweeps_report_each_session_once(worker, settings, services, redis, tasks):
     before = len(await _expired_events(redis, settings.events.stream))
     expired = await _sessions(services, users=10, per_user=10)
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(2.1)
     # Two sweeps at once on the worker's two processes, each taking batches of 10.
     await asyncio.gather(tasks.send(SESSION_SWEEP, {}), tasks.send(SESSION_SWEEP, {}))
     await eventually(lambda: _swept(redis, services, expired))
@@ -94,7 +95,7 @@ async def test_overlapping_sweeps_report_each_session_once(worker, settings, ser
 async def test_sweeper_takes_bounded_batches(settings, services):
     """Each Lua call handles at most batch_size sessions, so Redis is never held long."""
     await _sessions(services, users=1, per_user=23)
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(2.1)
     calls = []
     real = services.session_store.sweep_expired
 
