@@ -61,6 +61,7 @@ async def test_forced_logout_is_rejected_on_two_processes_when_the_call_returns(
     elapsed = time.perf_counter() - returned
     assert [s.status for s in statuses] == [401] * 6  # first try, no polling
     assert elapsed < 0.1, elapsed
+    print(f"forced logout: 6 sessions on 2 processes rejected {elapsed * 1000:.1f} ms after the call returned")
 
     services = a.server.app[SERVICES]
     await eventually(lambda: _fanned_out(redis, services, victim_id))
