@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 import pydantic
@@ -13,13 +14,23 @@ from app.http.appkeys import SETTINGS
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
+# NUL cannot be stored in Postgres text and unpaired surrogates cannot be encoded
+# as UTF-8: either would fail deep inside a driver, so they are refused at the door.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _depth(value: Any, limit: int) -> None:
+    """Refuse nesting deeper than ``limit`` and strings no store can hold."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             raise MalformedRequestError(f"JSON nested deeper than {limit} levels.")
-        if isinstance(item, dict):
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                raise ValidationError("Strings must not contain NUL characters or unpaired surrogates.")
+        elif isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
@@ -36,16 +47,20 @@ async def read_body(request: web.Request, *, form_ok: bool = False) -> dict:
         from urllib.parse import parse_qsl
 
         try:
-            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+            form = dict(parse_qsl(raw.decode("utf-8", errors="strict"), keep_blank_values=True,
+                                  strict_parsing=False, errors="strict"))
         except UnicodeDecodeError as e:
             raise MalformedRequestError("The form is not valid UTF-8.") from e
+        _depth(form, http.max_json_depth)
+        return form
     if ctype != "application/json" and not (ctype == "application/octet-stream" and not request.body_exists):
         raise UnsupportedMediaTypeError("Send a JSON body with Content-Type: application/json.")
     raw = await _read(request, http.max_body_bytes)
     try:
-        data = json.loads(raw or b"null")
+        # RFC 8259: JSON between systems is UTF-8; other encodings json.loads would guess are refused.
+        data = json.loads((raw or b"null").decode("utf-8"))
     except (ValueError, RecursionError) as e:
-        raise MalformedRequestError("The body is not valid JSON.") from e
+        raise MalformedRequestError("The body is not valid UTF-8 JSON.") from e
     _depth(data, http.max_json_depth)
     if not isinstance(data, dict):
         raise MalformedRequestError("The body must be a JSON object.")

@@ -1,0 +1,106 @@
+"""Hostile request bodies against every JSON route: always 4xx problem+json, never 500."""
+import json
+
+import pytest
+
+from tests.support.browser import Browser
+
+HUGE = "x" * 70_000
+POST_ROUTES = ["/auth/register", "/auth/login", "/auth/login/mfa", "/auth/password", "/auth/reauthenticate",
+               "/auth/mfa/totp/confirm", "/auth/mfa/totp/disable", "/auth/mfa/totp/recovery-codes",
+               "/authz/check"]
+
+RAW_BODIES = {
+    "not json": b"{email: 1",
+    "truncated": b'{"email": "a@b.co", "password": "',
+    "bad utf-8": b'{"email": "\xff\xfe@b.co", "password": "0123456789012345"}',
+    "deep": b"[" * 5000 + b"]" * 5000,
+    "deep object": b'{"a":' * 100 + b"1" + b"}" * 100,
+    "huge int": b'{"email": ' + b"9" * 5000 + b', "password": "x"}',
+    "array": b"[1, 2, 3]",
+    "string": b'"hello"',
+    "null": b"null",
+    "empty": b"",
+    "nan": b'{"email": NaN, "password": Infinity}',
+    "dup keys": b'{"email": "a@b.co", "email": {"$ne": null}, "password": "x"}',
+    "utf-16": json.dumps({"email": "a@b.co", "password": "0123456789012345"}).encode("utf-16"),
+}
+JSON_BODIES = {
+    "nul in email": {"email": "a\x00@b.co", "password": "0123456789012345 long"},
+    "nul in password": {"email": "nul@b.co", "password": "0123456789\x00012345 long"},
+    "lone surrogate": {"email": "\ud800@b.co", "password": "\udfff0123456789012345"},
+    "wrong types": {"email": ["a@b.co"], "password": {"x": 1}, "code": 123456, "mfa_token": None,
+                    "current_password": 1, "new_password": True},
+    "huge fields": {"email": HUGE[:60_000], "password": "p"},
+    "unicode email": {"email": "ü@ñ.example", "password": "ünïcödé passphrase 123"},
+    "control chars": {"email": "a\r\nSet-Cookie: x=1@b.co", "password": "\x1b[31m red 0123456789"},
+}
+
+
+@pytest.mark.parametrize("route", POST_ROUTES)
+async def test_raw_garbage_is_4xx(serve, make_settings, route):
+    client = await serve(make_settings(cookie={"name": "sid", "secure": False}))
+    browser = Browser(client, "sid")
+    await browser.signed_up()
+    for name, raw in RAW_BODIES.items():
+        for who in (client, browser):
+            headers = {"Content-Type": "application/json"}
+            if who is browser:
+                reply = await browser.request("POST", route, data=raw, headers=headers)
+            else:
+                reply = await client.post(route, data=raw, headers=headers)
+            text = await reply.text()
+            assert 400 <= reply.status < 500, (route, name, reply.status, text)
+            assert reply.content_type == "application/problem+json", (route, name)
+            assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("route", POST_ROUTES)
+async def test_hostile_json_is_4xx(serve, make_settings, route):
+    client = await serve(make_settings(cookie={"name": "sid", "secure": False}))
+    browser = Browser(client, "sid")
+    await browser.signed_up()
+    for name, body in JSON_BODIES.items():
+        for who in ("anonymous", "signed in"):
+            payload = json.dumps(body).encode()  # json.dumps keeps lone surrogates as \\ud800 escapes
+            if who == "signed in":
+                reply = await browser.request("POST", route, data=payload, headers={"Content-Type": "application/json"})
+            else:
+                reply = await client.post(route, data=payload, headers={"Content-Type": "application/json"})
+            text = await reply.text()
+            assert reply.status < 500, (route, name, who, reply.status, text)
+            if reply.status >= 400:
+                assert reply.content_type == "application/problem+json", (route, name, who)
+
+
+async def test_oversized_bodies_are_413_even_without_a_content_length(client):
+    async def chunks():
+        for _ in range(100):
+            yield b"x" * 1024
+
+    declared = await client.post("/auth/login", data=b"{" + b" " * 70_000 + b"}",
+                                 headers={"Content-Type": "application/json"})
+    assert declared.status == 413 and (await declared.json())["code"] == "payload_too_large"
+    streamed = await client.post("/auth/login", data=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status == 413 and (await streamed.json())["code"] == "payload_too_large"
+
+
+async def test_wrong_media_type_is_415(client):
+    for ctype in ("text/plain", "application/xml", "multipart/form-data; boundary=x"):
+        reply = await client.post("/auth/login", data=b'{"email":"a@b.co","password":"x"}',
+                                  headers={"Content-Type": ctype})
+        assert reply.status == 415 and (await reply.json())["code"] == "unsupported_media_type", ctype
+
+
+async def test_oversized_headers_are_refused_with_a_4xx(client):
+    for headers in ({"X-Big": "a" * 20_000}, {"Cookie": "sid=" + "a" * 20_000},
+                    {f"X-H{i}": "v" * 100 for i in range(200)}):
+        reply = await client.get("/healthz", headers=headers)
+        assert 400 <= reply.status < 500, reply.status
+
+
+async def test_long_urls_and_odd_paths_are_4xx(client):
+    for path in ("/auth/sessions/" + "a" * 5000, "/auth/sessions/%00", "/admin/users/not-a-uuid/roles",
+                 "/auth/../etc/passwd", "/auth/session?" + "a=b&" * 500):
+        reply = await client.get(path)
+        assert 400 <= reply.status < 500, (path[:40], reply.status)
