@@ -79,14 +79,18 @@ class AuditDrain:
         self.pause_after_commit_s = pause_after_commit_s
         self.dead_letter_stream = f"{stream}:dead"
         self._claim_cursor = "0-0"
+        self._group_ready = False
 
     async def ensure_group(self) -> None:
         """Create the group at the start of the stream: the audit trail wants all history."""
+        if self._group_ready:
+            return
         try:
             await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as e:
             if "BUSYGROUP" not in str(e):
                 raise
+        self._group_ready = True
 
     async def drain(self, budget_s: float) -> DrainReport:
         """Take batches until the stream has nothing for this group or ``budget_s`` passed."""
@@ -101,6 +105,17 @@ class AuditDrain:
 
     async def drain_batch(self) -> DrainReport:
         """One batch: our own unacknowledged entries first, then abandoned ones, then new ones."""
+        try:
+            return await self._drain_batch()
+        except ResponseError as e:
+            if "NOGROUP" not in str(e):
+                raise
+            # The stream was deleted (and the group with it): start again.
+            self._group_ready = False
+            await self.ensure_group()
+            return DrainReport()
+
+    async def _drain_batch(self) -> DrainReport:
         entries = await self._read("0")
         reclaimed = 0
         if not entries:
@@ -113,15 +128,8 @@ class AuditDrain:
         return report
 
     async def _read(self, start: str) -> list[tuple[str, dict | None]]:
-        try:
-            reply = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: start},
-                                                count=self.batch_size)
-        except ResponseError as e:
-            if "NOGROUP" not in str(e):
-                raise
-            # The stream was deleted (and the group with it): start again.
-            await self.ensure_group()
-            return []
+        reply = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: start},
+                                            count=self.batch_size)
         if not reply:
             return []
         return [(as_text(i), f) for i, f in reply[0][1]]

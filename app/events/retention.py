@@ -85,6 +85,11 @@ class StreamRetention:
                 break
         return TrimReport(trimmed, min_id)
 
+    async def trim_dead_letters(self, now: float) -> int:
+        """The audit writer's dead-letter stream keeps unreadable entries for the retention."""
+        by_age = format_id((max(0, int((now - self.retention_s) * 1000)), 0))
+        return int(await self.redis.xtrim(f"{self.stream}:dead", minid=by_age, approximate=True))
+
     async def prune_consumers(self) -> int:
         """Forget consumers of the audit group that hold nothing and were idle long
         (each restarted worker process is a new consumer name)."""

@@ -26,6 +26,8 @@ def trim_stream() -> dict:
                                     audit_group=settings.events.audit_group,
                                     retention_s=settings.events.retention_s)
         report = await retention.trim(now_s(), budget_s=settings.workers.task_budget_s)
+        dead = await retention.trim_dead_letters(now_s())
         pruned = await retention.prune_consumers()
-        return {"trimmed": report.trimmed, "min_id": report.min_id, "consumers_pruned": pruned}
+        return {"trimmed": report.trimmed, "min_id": report.min_id, "dead_letters_trimmed": dead,
+                "consumers_pruned": pruned}
     return runtime.run(work)

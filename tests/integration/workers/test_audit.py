@@ -11,7 +11,9 @@ from app.events.envelope import Event
 from app.http.appkeys import SERVICES
 from app.sessions.manager import ClientInfo
 from tests.integration.authz.helpers import user
+from app.taskqueue import OUTBOX_RELAY, STREAM_TRIM
 from tests.integration.sessions.helpers import pg_dsn, pg_fetch
+from tests.integration.workers.conftest import eventually
 from tests.integration.workers.helpers import audit_caught_up, audit_rows, group_state, stream_envelopes
 from tests.support.browser import STRONG_PASSWORD, Browser
 
@@ -116,3 +118,39 @@ async def test_audit_log_refuses_update_and_delete(database_url):
                 await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def test_outbox_rows_a_crashed_request_left_are_relayed(worker, settings, redis, tasks, database_url):
+    """A committed outbox row whose web request died before relaying it reaches the stream."""
+    event = Event("auth.password.changed", str(uuid.uuid4()), {"ip": "192.0.2.4"})
+    fresh = Event("auth.password.changed", str(uuid.uuid4()), {"ip": "192.0.2.5"})
+    conn = await asyncpg.connect(pg_dsn(database_url))
+    try:
+        await conn.execute("INSERT INTO event_outbox (id, envelope, created_at) VALUES "
+                           "($1, $2, now() - interval '1 minute'), ($3, $4, now())",
+                           uuid.UUID(event.id), event.to_json(settings.events.source),
+                           uuid.UUID(fresh.id), fresh.to_json(settings.events.source))
+        task_id = await tasks.send(OUTBOX_RELAY, {})
+
+        async def relayed():
+            return f"{task_id}] succeeded" in worker.log()
+        await eventually(relayed)
+        raw = [f.get("event", "") for _, f in await redis.xrange(settings.events.stream)]
+        assert any(event.id in r for r in raw)
+        # Younger than outbox_min_age_s: still the web request's to relay.
+        assert not any(fresh.id in r for r in raw)
+        left = {r["id"] for r in await conn.fetch("SELECT id FROM event_outbox")}
+        assert uuid.UUID(event.id) not in left and uuid.UUID(fresh.id) in left
+    finally:
+        await conn.execute("DELETE FROM event_outbox WHERE id = $1", uuid.UUID(fresh.id))
+        await conn.close()
+
+
+async def test_trim_task_keeps_everything_the_audit_group_still_owes(worker, settings, redis, tasks):
+    before = await redis.xlen(settings.events.stream)
+    task_id = await tasks.send(STREAM_TRIM, {})
+
+    async def done():
+        return f"{task_id}] succeeded" in worker.log()
+    await eventually(done)
+    assert await redis.xlen(settings.events.stream) == before  # all within the 7-day retention
