@@ -5,10 +5,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 
 def make_engine(url: str, *, pool_size: int = 10, connect_timeout_s: float = 3.0) -> AsyncEngine:
-    # pre_ping lets the pool drop connections that died while Postgres was down,
-    # so the service recovers on its own when it returns.
+    # No pre-ping: it cost a round trip per checkout (two per login). A connection
+    # that died while Postgres was down fails its first statement instead; the
+    # dialect reads that as a disconnect and invalidates the whole pool, so one
+    # request answers 503 and the next ones reconnect (tests/.../test_fail_closed.py).
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
         connect_args={"timeout": connect_timeout_s, "command_timeout": 10},
     )
 
