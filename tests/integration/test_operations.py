@@ -16,3 +16,18 @@ async def test_metrics_count_requests_by_route_template(client):
     # Paths with ids are folded into their template, so labels stay bounded.
     assert 'route="/auth/sessions/{handle}"' in text
     assert "abcdefabcdefabcd" not in text
+
+
+async def test_latency_histogram_is_cumulative_and_counts_every_request(client):
+    for _ in range(3):
+        await client.get("/healthz")
+    text = await (await client.get("/metrics")).text()
+    lines = [line for line in text.splitlines()
+             if line.startswith('authsvc_http_request_seconds_bucket{le=') or
+             line.startswith('authsvc_http_request_seconds_bucket{route="/healthz"')]
+    counts = [float(line.rsplit(" ", 1)[1]) for line in lines if 'route="/healthz"' in line]
+    assert counts == sorted(counts) and counts[-1] >= 3  # le buckets only grow, +Inf holds them all
+    assert 'le="+Inf"' in text
+    total = next(line for line in text.splitlines()
+                 if line.startswith('authsvc_http_request_seconds_count{route="/healthz"}'))
+    assert float(total.rsplit(" ", 1)[1]) == counts[-1]
