@@ -37,7 +37,7 @@ class CeleryProcess:
     def __init__(self, kind: str, env: dict[str, str], log_dir: Path, *args: str) -> None:
         self.kind = kind
         self.log_path = log_dir / f"{kind}-{uuid.uuid4().hex[:8]}.log"
-        command = [CELERY, "-A", "workers", kind, "--loglevel=INFO", *args]
+        command = [CELERY, "-A", "workers", kind, "--loglevel=" + os.environ.get("TEST_CELERY_LOGLEVEL", "INFO"), *args]
         if kind == "worker":
             # Unique node name; no mingle/gossip/heartbeat: nothing to sync with, faster start.
             command += ["-n", f"t{uuid.uuid4().hex[:8]}@%h", "--without-mingle", "--without-gossip",

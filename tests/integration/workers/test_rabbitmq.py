@@ -52,3 +52,44 @@ async def test_forced_logout_fan_out_over_rabbitmq(worker, serve, settings, redi
     async def succeeded():
         return f"{task_id}] succeeded" in worker.log()
     await eventually(succeeded)
+
+
+async def test_a_task_whose_worker_died_is_delivered_again(settings, redis, database_url, log_dir):
+    """acks_late: the broker keeps a task until it has run. RabbitMQ hands a killed
+    worker's task to the next worker at once (the Redis transport waits for its
+    visibility timeout, an hour by default)."""
+    from kombu import Connection
+
+    from app.taskqueue import AUDIT_DRAIN, TaskQueue
+    from tests.integration.workers.procs import CeleryProcess, env_for
+
+    queue_name = f"{settings.workers.queue}-redelivery"
+    own = settings.model_copy(update={"workers": settings.workers.model_copy(
+        update={"queue": queue_name, "audit_reclaim_idle_s": 1.0})})
+    events = [Event("auth.logout", str(uuid.uuid4()), {"handle": "h"}) for _ in range(5)]
+    for e in events:
+        await redis.xadd(own.events.stream, {"event": e.to_json(own.events.source)})
+    ids = [e.id for e in events]
+    tasks = TaskQueue(own)
+    first = CeleryProcess("worker", env_for(own, AUTH_WORKERS__AUDIT_PAUSE_AFTER_COMMIT_S=60), log_dir,
+                          "--pool=solo").wait_ready()
+    try:
+        task_id = await tasks.send(AUDIT_DRAIN, {})
+
+        async def committed():
+            return len(await audit_rows(database_url, ids)) == len(ids)
+        await eventually(committed)  # and now paused before its XACK
+    finally:
+        first.kill()
+    second = CeleryProcess("worker", env_for(own), log_dir, "--pool=solo").wait_ready()
+    try:
+        async def ran_again():
+            return f"{task_id}] succeeded" in second.log()
+        await eventually(ran_again, timeout=20)  # the same task id: no new task was sent
+    finally:
+        # A solo-pool worker on py-amqp takes ~9 s to notice SIGTERM (prefork: <1 s); its work is done.
+        second.kill()
+        tasks.close()
+        with Connection(RABBITMQ_URL) as conn:
+            conn.default_channel.queue_delete(queue_name)
+            conn.default_channel.exchange_delete(queue_name)
