@@ -182,3 +182,19 @@ async def test_forced_logout_holds_even_when_the_queue_is_down(make_settings, se
     assert r.status == 503
     assert (await r.json())["code"] == "service_unavailable"
     assert (await victim.request("GET", "/auth/session")).status == 401
+
+
+async def test_a_cross_site_forced_logout_is_refused_and_changes_nothing(serve, settings, redis):
+    """An admin's browser tricked into posting (no CSRF token, foreign Origin) logs nobody out."""
+    client = await serve(settings)
+    admin, _ = await user(client, "admin")
+    _, victim_id, [victim] = await _victim(client, sessions=1)
+    forged = Browser(client)
+    forged.session_id = admin.session_id  # the cookie rides along; the CSRF token does not
+    before = await redis.xlen(settings.events.stream)
+    for headers in ({}, {"Origin": "https://evil.example"}, {"X-CSRF-Token": "guess"}):
+        r = await forged.request("POST", f"/admin/users/{victim_id}/logout", headers=headers)
+        assert r.status == 403 and (await r.json())["code"] == "csrf_failed"
+    assert (await victim.request("GET", "/auth/session")).status == 200
+    assert await redis.xlen(settings.events.stream) == before
+    assert not await redis.exists(client.server.app[SERVICES].session_store.keys.user_epoch(victim_id))
