@@ -10,6 +10,7 @@ from app.http import auth_routes, health_routes
 from app.http import admin_authz_routes, authz_routes
 from app.http import admin_user_routes
 from app.http import mfa_routes, stepup_routes
+from app.http import openapi_routes
 from app.http.appkeys import AUTHENTICATORS, SERVICES, SESSION_REPLIES, SETTINGS
 from app.http.authn import cookie_authenticator
 from app.http.cookies import CookieTransport
@@ -51,4 +52,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(admin_user_routes.routes)
     app.add_routes(mfa_routes.routes)
     app.add_routes(stepup_routes.routes)
+    app.add_routes(openapi_routes.routes)
+    app[openapi_routes.OPENAPI_BODY] = openapi_routes.encoded_document(settings)
     return app

@@ -19,6 +19,7 @@ from app.http.csrf import check_csrf
 from app.http.errors import problem_for
 from app.http.headers import add_security_headers, cors_preflight
 from app.http.metrics import observe
+from app.http.urlparams import check_url_params
 
 
 @web.middleware
@@ -28,6 +29,7 @@ async def request_pipeline(request: web.Request, handler) -> web.StreamResponse:
         # A CORS preflight carries no credentials: answered before authentication.
         response = cors_preflight(request)
         if response is None:
+            check_url_params(request)
             await authenticate(request)
             check_csrf(request)
             await check_guard(request)
