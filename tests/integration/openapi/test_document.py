@@ -74,3 +74,15 @@ def test_document_is_valid_openapi_31(make_settings):
         result.ok()  # raises if an operation cannot be parsed
     for name, sub in doc["components"]["schemas"].items():
         Draft202012Validator.check_schema(sub)
+
+
+def test_an_undocumented_route_is_caught(make_settings):
+    settings = make_settings()
+    app = create_app(settings)
+
+    async def extra(request):  # what someone adds next month
+        return web.json_response({})
+
+    app.router.add_post("/auth/something-new", extra)
+    missing = served_operations(app) - documented_operations(build_document(settings))
+    assert missing == {("POST", "/auth/something-new")}
