@@ -115,9 +115,37 @@ class TokenSettings(BaseModel):
     algorithm: str = "EdDSA"  # or ES256
     leeway_s: int = 30
     keys_dir: str = "var/keys"
-    # Encrypts private keys at rest; empty means keys are written with 0600 permissions only.
+    # Encrypts private signing keys at rest (they live in Postgres, table signing_keys). Empty: a
+    # random passphrase is generated once into <keys_dir>/passphrase (0600); every web process on
+    # another host then needs the same file, or set this instead.
     keys_passphrase: str = ""
+    # Web processes re-read the key set this often even without a rotation message.
+    keys_reload_s: float = 60.0
+    # Browser apps: tokens travel in HttpOnly cookies instead of the JSON body.
     cookie_transport: bool = False
+    access_cookie: str = "__Host-at"
+    refresh_cookie: str = "__Secure-rt"  # Path=/auth, so not __Host-
+    cookie_secure: bool = True
+    # In-process cache of verified access tokens (dropped over pub/sub; 0 disables).
+    cache_ttl_s: float = 10.0
+    cache_size: int = 100_000
+    max_token_bytes: int = 8192
+
+    @model_validator(mode="after")
+    def _algorithm_known(self) -> "TokenSettings":
+        if self.algorithm not in ("EdDSA", "ES256"):
+            raise ValueError("tokens.algorithm must be EdDSA or ES256")
+        return self
+
+
+class ClientSettings(BaseModel):
+    """API clients (HTTP Basic)."""
+
+    realm: str = "authsvc"
+    # A verified client_id:secret is remembered this long per process (argon2 per request
+    # would cap throughput at ~60 requests/s/core); dropped over pub/sub when the client changes.
+    cache_ttl_s: float = 30.0
+    cache_size: int = 10_000
 
 
 class EventSettings(BaseModel):
@@ -203,6 +231,7 @@ class Settings(BaseSettings):
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     authz: AuthzSettings = Field(default_factory=AuthzSettings)
+    clients: ClientSettings = Field(default_factory=ClientSettings)
 
     @property
     def broker_url(self) -> str:
