@@ -8,5 +8,7 @@ from collections.abc import Callable
 def command_registrars() -> list[Callable]:
     from app.events.cli import register_events
 
-    registrars: list[Callable] = [register_events]
+    from app.tokens.cli import register_create_client, register_keys
+
+    registrars: list[Callable] = [register_events, register_keys, register_create_client]
     return registrars

@@ -11,6 +11,10 @@ from app.http import admin_authz_routes, authz_routes
 from app.http import admin_user_routes
 from app.http import mfa_routes, stepup_routes
 from app.http import openapi_routes
+from app.http import token_routes
+from app.http.basic import basic_authenticator, strip_cookies_for_basic
+from app.http.bearer import bearer_authenticator
+from app.http.token_cookies import TokenCookies
 from app.http.appkeys import AUTHENTICATORS, SERVICES, SESSION_REPLIES, SETTINGS
 from app.http.authn import cookie_authenticator
 from app.http.cookies import CookieTransport
@@ -28,6 +32,8 @@ def _services_ctx(app: web.Application):
         app[SERVICES] = services
         if services.bus is not None:
             await services.bus.start()
+        if services.tokens is not None:
+            await services.tokens.start()  # the first signing key, and the published set
         yield
         await services.close()
     return ctx
@@ -42,7 +48,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[SECURITY_HEADERS] = SecurityHeaders(settings)
     app[SESSION_REPLIES] = SessionReplies(max_entries=settings.session.cache_size)
-    app[AUTHENTICATORS] = [cookie_authenticator(CookieTransport(settings.cookie))]
+    app[AUTHENTICATORS] = [bearer_authenticator(TokenCookies(settings.tokens)),
+                           cookie_authenticator(CookieTransport(settings.cookie)),
+                           basic_authenticator()]
+    app.on_response_prepare.append(strip_cookies_for_basic)
     app.cleanup_ctx.append(_services_ctx(app))
     app.add_routes(health_routes.routes)
     app.add_routes(metrics.routes)
@@ -53,5 +62,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(mfa_routes.routes)
     app.add_routes(stepup_routes.routes)
     app.add_routes(openapi_routes.routes)
+    app.add_routes(token_routes.routes)
     app[openapi_routes.OPENAPI_BODY] = openapi_routes.encoded_document(settings)
     return app

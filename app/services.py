@@ -27,9 +27,13 @@ from app.settings import Settings
 from app.taskqueue import TaskQueue
 from app.throttle import Backoff, RedisThrottle
 from app.mfa.wiring import build_mfa
+from app.clients.wiring import build_clients
+from app.tokens.wiring import build_tokens
 
 if TYPE_CHECKING:
+    from app.clients.manager import ClientManager
     from app.mfa.manager import MfaManager
+    from app.tokens.service import TokenService
 
 
 @dataclass
@@ -52,6 +56,8 @@ class Services:
     forced_logout: "ForcedLogout | None" = None
     throttle: "RedisThrottle | None" = None
     mfa: "MfaManager | None" = None
+    tokens: "TokenService | None" = None
+    clients: "ClientManager | None" = None
 
     async def close(self) -> None:
         if self.bus is not None:
@@ -117,11 +123,15 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
     tasks = TaskQueue(settings)
     forced_logout = ForcedLogout(sessionmaker=sessionmaker, users=users, sessions=sessions,
                                  publisher=publisher, relay=relay, dispatch=tasks)
+    tokens = build_tokens(settings, redis=redis, sessionmaker=sessionmaker, users=users, publisher=publisher,
+                          accounts=accounts, channel=store.keys.channel, bus=bus)
+    clients = build_clients(settings, redis=redis, sessionmaker=sessionmaker, hasher=hasher, publisher=publisher,
+                            relay=relay, throttle=throttle, channel=store.keys.channel, bus=bus)
     return Services(settings=settings, redis=redis, engine=engine, sessionmaker=sessionmaker,
                     publisher=publisher, hasher=hasher, users=users, session_store=store,
                     sessions=sessions, accounts=accounts, relay=relay, bus=bus,
                     authz=authz, authz_admin=authz_admin, tasks=tasks, forced_logout=forced_logout, throttle=throttle,
-                    mfa=mfa)
+                    mfa=mfa, tokens=tokens, clients=clients)
 
 
 def build_throttle(settings: Settings, redis: Redis) -> RedisThrottle:

@@ -16,6 +16,7 @@ from app.http.stepup import require_recent_auth
 from app.mfa.manager import MfaPending
 from app.http.schemas import Credentials, PasswordChange
 from app.http.views import session_item
+from app.http.token_routes import end_token_login
 
 routes = web.RouteTableDef()
 
@@ -58,10 +59,13 @@ async def current_session(request: web.Request) -> web.Response:
 
 @routes.post("/auth/logout")
 async def logout(request: web.Request) -> web.Response:
-    user = require_session(request)
-    await request.app[SERVICES].sessions.logout(user.session, client_info(request))
+    user = require_user(request)
     response = web.Response(status=204)
-    _cookies(request).clear(response)
+    if user.session is not None:
+        await request.app[SERVICES].sessions.logout(user.session, client_info(request))
+        _cookies(request).clear(response)
+    # Token callers: the presented access token (and a cookie-borne refresh family) end too.
+    await end_token_login(request, response)
     return response
 
 

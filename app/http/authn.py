@@ -6,7 +6,7 @@ import logging
 from aiohttp import web
 
 from app.authz.principal import ANONYMOUS, Principal, UserPrincipal
-from app.errors import AuthError, ServiceUnavailableError, UnauthenticatedError
+from app.errors import AuthError, ServiceUnavailableError, TooManyAttemptsError, UnauthenticatedError
 from app.http.appkeys import AUTH_FAILURE, AUTHENTICATORS, PRINCIPAL, SERVICES, request_id
 from app.http.cookies import CookieTransport
 
@@ -19,8 +19,8 @@ async def authenticate(request: web.Request) -> None:
     for authenticate in request.app[AUTHENTICATORS]:
         try:
             found = await authenticate(request)
-        except ServiceUnavailableError:
-            raise
+        except (ServiceUnavailableError, TooManyAttemptsError):
+            raise  # 503 and 429 are answers in themselves, not "no credential"
         except AuthError as exc:
             # A presented but unusable credential is "no credential"; remember why,
             # so a protected route can answer 401 with the precise code.

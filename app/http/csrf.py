@@ -8,6 +8,7 @@ from app.authz.principal import UserPrincipal
 from app.errors import CsrfError
 from app.http.appkeys import PRINCIPAL, SETTINGS
 from app.http.clientinfo import request_scheme
+from app.http.token_cookies import COOKIE_METHOD, csrf_matches_access_token
 from app.sessions.ids import csrf_matches
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -33,6 +34,12 @@ def check_csrf(request: web.Request) -> None:
     if request.method in UNSAFE:
         principal = request.get(PRINCIPAL)
         if request.path in ORIGIN_CHECKED:
+            if not origin_allowed(request):
+                raise CsrfError("The request's Origin is not allowed.")
+        elif isinstance(principal, UserPrincipal) and principal.method == COOKIE_METHOD:
+            # An access token carried by a cookie rides along cross-site just like a session.
+            if not csrf_matches_access_token(principal.session_id or "", request.headers.get("X-CSRF-Token", "")):
+                raise CsrfError("Send the token reply's CSRF token in X-CSRF-Token.")
             if not origin_allowed(request):
                 raise CsrfError("The request's Origin is not allowed.")
         elif isinstance(principal, UserPrincipal) and principal.method == "session":

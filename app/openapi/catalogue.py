@@ -13,6 +13,7 @@ from app.http.admin_authz_routes import OneRole, ParentsBody, PermissionsBody, P
 from app.http.authz_routes import CheckRequest
 from app.http.mfa_schemas import MfaCode, MfaDisable, MfaLogin, Reauthentication
 from app.http.schemas import Credentials, PasswordChange
+from app.http.token_schemas import IntrospectRequest, RevokeRequest, TokenRequest
 from app.openapi import models as m
 
 # Problem statuses by cause, combined per operation below.
@@ -85,8 +86,8 @@ OPERATIONS: list[Op] = [
                    "expired, used, or 5 wrong codes) or `invalid_mfa_code` (wrong or already used)."),
     Op("GET", "/auth/session", "The current session", "sessions", {200: Reply("The session", m.SessionReply)},
        SIGNED_IN, auth=("cookie",)),
-    Op("POST", "/auth/logout", "End the current session", "sessions", {204: NO_CONTENT},
-       SIGNED_IN + CSRF, auth=("cookie",)),
+    Op("POST", "/auth/logout", "End the current session (or revoke the presented access token)", "sessions",
+       {204: NO_CONTENT}, SIGNED_IN + CSRF, auth=USER),
     Op("GET", "/auth/sessions", "The user's live sessions", "sessions", {200: Reply("Sessions", m.SessionList)},
        SIGNED_IN, auth=USER),
     Op("DELETE", "/auth/sessions/{handle}", "End one session by its handle", "sessions", {204: NO_CONTENT},
@@ -101,6 +102,27 @@ OPERATIONS: list[Op] = [
        {200: Reply("A fresh session (new id, auth_time now)", m.SessionReply)},
        BODY + SIGNED_IN + CSRF + THROTTLED, body=Reauthentication, auth=("cookie",),
        description="With MFA enrolled `code` is required. Token clients step up with a fresh password grant."),
+
+    # -- tokens ----------------------------------------------------------------
+    Op("POST", "/auth/token", "Issue tokens: password, refresh_token or MFA grant", "tokens",
+       {200: Reply("Access and refresh token (or, with the browser transport, cookies and a CSRF token)",
+                   (m.TokenReply, m.TokenCookieReply))},
+       BODY + CSRF + THROTTLED, body=TokenRequest, form=True,
+       description="OAuth2-shaped (RFC 6749 §5): errors are 400 with `error` (`invalid_request`, "
+                   "`invalid_grant`, `unsupported_grant_type`, `mfa_required` with an `mfa_token`) beside the "
+                   "problem+json fields. grant_type `urn:authsvc:grant-type:mfa` takes `mfa_token` and `code`. "
+                   "Reusing a spent refresh token revokes its whole family."),
+    Op("POST", "/auth/revoke", "Revoke a token (RFC 7009)", "tokens",
+       {200: Reply("Revoked, or unknown (RFC 7009 answers 200 either way)")},
+       BODY + CSRF, body=RevokeRequest, form=True,
+       description="A refresh token revokes its whole family and the access tokens issued in it."),
+    Op("POST", "/auth/introspect", "Introspect a token (RFC 7662), as an API client", "tokens",
+       {200: Reply("The token's state; only `active: false` for anything not live", m.Introspection)},
+       BODY + (401, 403) + THROTTLED, body=IntrospectRequest, form=True, auth=("basic",),
+       description="HTTP Basic with an API client's credentials (401 `invalid_client` with a Basic challenge; "
+                   "403 `insecure_transport` over plain http)."),
+    Op("GET", "/.well-known/jwks.json", "Public keys that verify access tokens", "tokens",
+       {200: Reply("JWK set", m.Jwks)}),
 
     # -- MFA -------------------------------------------------------------------
     Op("GET", "/auth/mfa/totp", "MFA status", "mfa", {200: Reply("Status", m.MfaStatus)}, SIGNED_IN, auth=USER),

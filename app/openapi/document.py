@@ -17,10 +17,10 @@ PROBLEM_TYPE = "application/problem+json"
 _PARAM = re.compile(r"{([^}/]+)}")
 
 PROBLEM_CODES = {
-    400: "malformed_request",
+    400: "malformed_request, invalid_request, invalid_grant, unsupported_grant_type, mfa_required",
     401: "unauthenticated, session_expired, invalid_credentials, invalid_token, reauthentication_required, "
-         "invalid_mfa_code, mfa_token_invalid",
-    403: "csrf_failed, forbidden, cors_refused",
+         "invalid_mfa_code, mfa_token_invalid, invalid_client",
+    403: "csrf_failed, forbidden, cors_refused, insecure_transport",
     404: "not_found",
     409: "conflict, mfa_already_enabled, mfa_not_enabled, mfa_setup_not_started",
     413: "payload_too_large",

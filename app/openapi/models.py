@@ -154,3 +154,41 @@ class OpenApiDocument(Reply):
     openapi: str
     info: dict[str, Any]
     paths: dict[str, Any]
+
+
+class TokenReply(Reply):
+    """RFC 6749 §5.1."""
+
+    access_token: str = Field(description="JWT (typ at+jwt), verify with /.well-known/jwks.json")
+    token_type: Literal["Bearer"]
+    expires_in: int
+    refresh_token: str = Field(description="Opaque; rotated on every use")
+
+
+class TokenCookieReply(Reply):
+    """Browser transport: the tokens are in HttpOnly cookies."""
+
+    token_type: Literal["Bearer"]
+    expires_in: int
+    csrf_token: str = Field(description="Send as X-CSRF-Token on unsafe requests made with the access cookie")
+
+
+class Introspection(Reply):
+    """RFC 7662 §2.2: only ``active`` when the token is not active."""
+
+    active: bool
+    token_type: str | None = None
+    sub: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    jti: str | None = None
+    iss: str | None = None
+    aud: str | list[str] | None = None
+    roles: list[str] | None = None
+
+
+class Jwks(Reply):
+    """RFC 7517 key set: each key has kid, alg, use "sig"."""
+
+    keys: list[dict[str, Any]]

@@ -1,0 +1,207 @@
+"""API client use cases: create, authenticate (Basic), rotate the secret, delete.
+
+Secrets are 256 random bits shown once and stored as argon2id. Verifying argon2
+on every request would cap a process at ~60 requests/s, so a verified credential
+is remembered in-process for a short while, keyed by the SHA-256 of the
+credential pair (the pair itself is never kept). The memory is trusted only while
+the invalidation link is up, and ``c:<client_id>`` (published on rotation,
+deletion or a role change) drops it on every process.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.authz.principal import ClientPrincipal
+from app.clients.repository import ClientRecord, ClientRepository
+from app.clock import now_s
+from app.db import outbox
+from app.db.outbox import OutboxRelay
+from app.errors import NotFoundError, UnauthenticatedError, ValidationError
+from app.events.envelope import Event
+from app.events.publisher import EventPublisher
+from app.passwords.hasher import Argon2Hasher
+from app.sessions.manager import ClientInfo
+from app.throttle import Attempt, Throttle, account_key
+
+CLIENT_ID_PREFIX = "cl_"
+_CLIENT_ID = re.compile(r"cl_[A-Za-z0-9_-]{22}")
+_SECRET_MAX = 256
+_ROLE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+class InvalidClientError(UnauthenticatedError):
+    """Unknown client, wrong secret or disabled client: one reply for all (RFC 6749 invalid_client)."""
+
+    code, title = "invalid_client", "Client authentication failed"
+    detail = "The client_id or secret is not correct."
+
+    def __init__(self, realm: str = "authsvc", detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    client_id: str
+    secret: str  # shown once, never stored
+    name: str
+    roles: tuple[str, ...]
+
+
+def new_client_id() -> str:
+    return CLIENT_ID_PREFIX + secrets.token_urlsafe(16)
+
+
+def credential_digest(client_id: str, secret: str) -> bytes:
+    return hashlib.sha256(f"{len(client_id)}:{client_id}:{secret}".encode()).digest()
+
+
+class VerifiedClients:
+    """Credential digests verified recently (see module docstring)."""
+
+    def __init__(self, *, ttl_s: float, max_entries: int, is_trusted: Callable[[], bool]) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._is_trusted = is_trusted
+        self._entries: OrderedDict[bytes, tuple[ClientPrincipal, float]] = OrderedDict()
+        self.generation = 0
+
+    def get(self, digest: bytes, now: float) -> ClientPrincipal | None:
+        if not self._is_trusted():
+            return None
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if now >= entry[1]:
+            self._entries.pop(digest, None)
+            return None
+        return entry[0]
+
+    def put(self, digest: bytes, principal: ClientPrincipal, now: float, generation: int) -> None:
+        if generation != self.generation or not self._is_trusted() or self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.popitem(last=False)
+        self._entries[digest] = (principal, now + self.ttl_s)
+
+    def on_message(self, message: str) -> None:
+        kind, _, client_id = message.partition(":")
+        if kind == "c" or message.startswith("authz:"):
+            # Client changed, or roles/policies changed (role names may have gone).
+            self.generation += 1
+            for digest, (principal, _) in list(self._entries.items()):
+                if kind != "c" or principal.id == client_id:
+                    self._entries.pop(digest, None)
+
+    def reset(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+
+class ClientManager:
+    def __init__(self, *, sessionmaker: async_sessionmaker, repository: ClientRepository, hasher: Argon2Hasher,
+                 publisher: EventPublisher, relay: OutboxRelay, redis: Redis, channel: str,
+                 throttle: Throttle | None = None, verified: VerifiedClients | None = None) -> None:
+        self.sessionmaker = sessionmaker
+        self.repository = repository
+        self.hasher = hasher
+        self.publisher = publisher
+        self.relay = relay
+        self.redis = redis
+        self.channel = channel
+        self.throttle = throttle
+        self.verified = verified
+
+    async def create(self, name: str, roles: tuple[str, ...], client: ClientInfo) -> NewClient:
+        """:raises ValidationError: empty name or malformed role names."""
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise ValidationError("A client needs a name of 1 to 200 characters.", field="name")
+        for role in roles:
+            if not _ROLE.fullmatch(role):
+                raise ValidationError(f"Malformed role name {role!r}.", field="role")
+        client_id, secret = new_client_id(), secrets.token_urlsafe(32)
+        secret_hash = await self.hasher.hash(secret)
+        async with self.sessionmaker() as session, session.begin():
+            await self.repository.insert(session, client_id=client_id, name=name, secret_hash=secret_hash,
+                                         roles=roles)
+            event = Event("auth.client.created", None, {"client_id": client_id, "name": name, "roles": list(roles),
+                                                        **client.context()})
+            outbox.stage(session, self.publisher, event)
+        await self.relay.relay([event.id])
+        return NewClient(client_id, secret, name, roles)
+
+    async def rotate_secret(self, client_id: str, client: ClientInfo) -> str:
+        """A new secret (returned once); the old one stops working on every process at once.
+
+        :raises NotFoundError: no such client."""
+        secret = secrets.token_urlsafe(32)
+        secret_hash = await self.hasher.hash(secret)
+        async with self.sessionmaker() as session, session.begin():
+            if not await self.repository.set_secret_hash(session, client_id, secret_hash):
+                raise NotFoundError("No such client.")
+            event = Event("auth.client.secret_rotated", None, {"client_id": client_id, **client.context()})
+            outbox.stage(session, self.publisher, event)
+        await self._changed(client_id, event)
+        return secret
+
+    async def delete(self, client_id: str, client: ClientInfo) -> None:
+        """:raises NotFoundError: no such client."""
+        async with self.sessionmaker() as session, session.begin():
+            if not await self.repository.delete(session, client_id):
+                raise NotFoundError("No such client.")
+            event = Event("auth.client.deleted", None, {"client_id": client_id, **client.context()})
+            outbox.stage(session, self.publisher, event)
+        await self._changed(client_id, event)
+
+    async def _changed(self, client_id: str, event: Event) -> None:
+        await self.relay.relay([event.id])
+        if self.verified is not None:
+            self.verified.on_message(f"c:{client_id}")
+        await self.redis.publish(self.channel, f"c:{client_id}")
+
+    async def authenticate(self, client_id: str, secret: str, client: ClientInfo, *,
+                           realm: str = "authsvc") -> ClientPrincipal:
+        """The API client these Basic credentials name.
+
+        :raises InvalidClientError: the same error, after the same argon2 work, for an unknown
+            client, a wrong secret or a disabled client.
+        :raises TooManyAttemptsError: throttled (checked before any hashing).
+        """
+        now = now_s()
+        digest = credential_digest(client_id, secret)
+        verified = self.verified
+        if verified is not None:
+            hit = verified.get(digest, now)
+            if hit is not None:
+                return hit
+            generation = verified.generation
+        # Client secrets are 256-bit: guessing is hopeless, so no account-wide lock that an
+        # attacker could use to cut a service off; the per-IP counters still slow a scan.
+        attempt = Attempt(account=account_key("client", client_id[:64]), ip=client.ip, lock_account=False)
+        if self.throttle is not None:
+            await self.throttle.check(attempt)
+        record: ClientRecord | None = None
+        if _CLIENT_ID.fullmatch(client_id) and len(secret) <= _SECRET_MAX:
+            async with self.sessionmaker() as session:
+                record = await self.repository.by_client_id(session, client_id)
+        verdict = await self.hasher.verify(record.secret_hash if record else None, secret[:_SECRET_MAX])
+        if not verdict.ok or record is None or record.disabled or not hmac.compare_digest(record.client_id, client_id):
+            if self.throttle is not None:
+                await self.throttle.failed(attempt)
+            raise InvalidClientError(realm)
+        if self.throttle is not None:
+            await self.throttle.succeeded(attempt)
+        principal = ClientPrincipal(id=record.client_id, name=record.name, roles=record.roles)
+        if verified is not None:
+            verified.put(digest, principal, now, generation)
+        return principal

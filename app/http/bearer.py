@@ -1,0 +1,44 @@
+"""The Bearer authenticator (RFC 6750): ``Authorization: Bearer <jwt>``, or the access
+cookie when the browser transport is on."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.authz.principal import Principal, UserPrincipal
+from app.http.appkeys import SERVICES
+from app.http.token_cookies import COOKIE_METHOD, TokenCookies
+from app.tokens.errors import InvalidTokenError
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; None for no header or another scheme.
+
+    :raises InvalidTokenError: a Bearer header without a usable token."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    if not token:
+        raise InvalidTokenError(reason="empty_bearer")
+    return token
+
+
+def bearer_authenticator(cookies: TokenCookies):
+    async def authenticate(request: web.Request) -> Principal | None:
+        token = bearer_token(request)
+        method = "bearer"
+        if token is None:
+            token = cookies.access(request)
+            if not token:
+                return None
+            method = COOKIE_METHOD
+        claims = await request.app[SERVICES].tokens.verify_access(token)
+        # No email in tokens (no personal data): handlers needing it read the account.
+        return UserPrincipal(id=claims.sub, email="", roles=claims.roles, method=method,
+                             auth_time=claims.auth_time, token_claims=claims.raw,
+                             session_id=token if method == COOKIE_METHOD else None)
+
+    return authenticate

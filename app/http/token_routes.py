@@ -1,0 +1,125 @@
+"""Token endpoints: POST /auth/token, /auth/revoke, /auth/introspect; GET /.well-known/jwks.json."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.clock import now_s
+from app.errors import ValidationError
+from app.http.appkeys import PRINCIPAL, SERVICES, SETTINGS
+from app.http.basic import require_client
+from app.http.body import parse, read_body
+from app.http.clientinfo import client_info
+from app.http.token_cookies import COOKIE_METHOD, TokenCookies, csrf_for_access_token
+from app.http.token_schemas import MFA_GRANT, IntrospectRequest, RevokeRequest, TokenRequest
+from app.authz.principal import UserPrincipal
+from app.tokens.errors import InvalidTokenRequestError, UnsupportedGrantTypeError
+from app.tokens.service import IssuedTokens
+
+routes = web.RouteTableDef()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+JWKS_MAX_AGE_S = 60  # resource servers refetch on an unknown kid anyway
+
+
+def _cookies(request: web.Request) -> TokenCookies:
+    return TokenCookies(request.app[SETTINGS].tokens)
+
+
+async def _token_request(request: web.Request) -> TokenRequest:
+    body = await read_body(request, form_ok=True)
+    try:
+        return parse(TokenRequest, body)
+    except ValidationError as e:
+        raise InvalidTokenRequestError("The token request has missing or invalid fields.",
+                                       errors=e.extra.get("errors")) from e
+
+
+def _need(value: str | None, name: str) -> str:
+    if not value:
+        raise InvalidTokenRequestError(f"{name} is required for this grant_type.", field=name)
+    return value
+
+
+def _reply(request: web.Request, issued: IssuedTokens) -> web.Response:
+    cookies = _cookies(request)
+    if not cookies.enabled:
+        return web.json_response(issued.reply(), headers=NO_STORE)
+    # Browser transport: the tokens go to HttpOnly cookies; the page gets what it may hold.
+    response = web.json_response({"token_type": "Bearer", "expires_in": issued.expires_in,
+                                  "csrf_token": csrf_for_access_token(issued.access_token)}, headers=NO_STORE)
+    cookies.write(response, access_token=issued.access_token, expires_in=issued.expires_in,
+                  refresh_token=issued.refresh_token, refresh_max_age=int(issued.refresh_expires_at - now_s()))
+    return response
+
+
+@routes.post("/auth/token")
+async def token(request: web.Request) -> web.Response:
+    body = await _token_request(request)
+    tokens = request.app[SERVICES].tokens
+    client = client_info(request)
+    if body.grant_type == "password":
+        issued = await tokens.password_grant(_need(body.username, "username"), _need(body.password, "password"),
+                                             client)
+    elif body.grant_type == "refresh_token":
+        refresh = body.refresh_token or _cookies(request).refresh(request)
+        issued = await tokens.refresh_grant(_need(refresh, "refresh_token"), client)
+    elif body.grant_type == MFA_GRANT:
+        issued = await tokens.mfa_grant(_need(body.mfa_token, "mfa_token"), _need(body.code, "code"), client)
+    else:
+        raise UnsupportedGrantTypeError()
+    return _reply(request, issued)
+
+
+@routes.post("/auth/revoke")
+async def revoke(request: web.Request) -> web.Response:
+    body = parse(RevokeRequest, await read_body(request, form_ok=True))
+    tokens = request.app[SERVICES].tokens
+    client = client_info(request)
+    cookies = _cookies(request)
+    presented = [body.token] if body.token else [t for t in (cookies.refresh(request), cookies.access(request)) if t]
+    if not presented:
+        raise InvalidTokenRequestError("token is required.", field="token")
+    for value in presented:
+        # RFC 7009 §2.2: 200 whether or not the token was known or valid.
+        await tokens.revoke(value, client)
+    response = web.Response(status=200, headers=NO_STORE)
+    if not body.token and cookies.enabled:
+        cookies.clear(response)
+    return response
+
+
+@routes.post("/auth/introspect")
+async def introspect(request: web.Request) -> web.Response:
+    require_client(request)
+    body = parse(IntrospectRequest, await read_body(request, form_ok=True))
+    return web.json_response(await request.app[SERVICES].tokens.introspect(body.token), headers=NO_STORE)
+
+
+@routes.get("/.well-known/jwks.json")
+async def jwks(request: web.Request) -> web.Response:
+    tokens = request.app[SERVICES].tokens
+    await tokens.keyring.refresh_if_due()
+    return web.Response(body=tokens.jwks_body, content_type="application/json",
+                        headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_S}"})
+
+
+async def end_token_login(request: web.Request, response: web.StreamResponse) -> None:
+    """Logout for token callers: the presented access token (Bearer or cookie) is revoked,
+    and under the browser transport the refresh family too, and the cookies cleared."""
+    tokens = request.app[SERVICES].tokens
+    principal = request.get(PRINCIPAL)
+    client = client_info(request)
+    if isinstance(principal, UserPrincipal) and principal.method in ("bearer", COOKIE_METHOD):
+        await tokens.revoke_access(await tokens.verifier.verify_offline(_presented_access(request)), client,
+                                   reason="logout")
+    cookies = _cookies(request)
+    if cookies.enabled:
+        refresh = cookies.refresh(request)
+        if refresh:
+            await tokens.revoke(refresh, client, reason="logout")
+        cookies.clear(response)
+
+
+def _presented_access(request: web.Request) -> str:
+    from app.http.bearer import bearer_token
+
+    return bearer_token(request) or _cookies(request).access(request) or ""

@@ -1,0 +1,24 @@
+"""Access-token claims as the service reads them back."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACCESS_TYP = "at+jwt"  # RFC 9068: access tokens are typed, so no other JWT passes as one
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    sub: str
+    jti: str
+    iat: int
+    nbf: int
+    exp: int
+    roles: tuple[str, ...]
+    auth_time: float
+    raw: dict
+
+    def introspection(self) -> dict:
+        """RFC 7662 reply fields of an active token."""
+        return {"active": True, "token_type": "access_token", "sub": self.sub, "exp": self.exp, "iat": self.iat,
+                "nbf": self.nbf, "jti": self.jti, "iss": self.raw.get("iss"), "aud": self.raw.get("aud"),
+                "roles": list(self.roles)}

@@ -1,0 +1,52 @@
+"""Token errors. Bearer failures are 401 ``invalid_token`` with the RFC 6750 challenge;
+grant failures are OAuth2-shaped (RFC 6749 §5.2): 400 with ``error`` beside the
+problem+json fields."""
+from __future__ import annotations
+
+from typing import Any
+
+from app.errors import AuthError, UnauthenticatedError
+
+
+class InvalidTokenError(UnauthenticatedError):
+    """An access token that is malformed, forged, expired, revoked or not an access token."""
+
+    code, title = "invalid_token", "The access token is not valid"
+    detail = "The access token is invalid, expired or revoked."
+
+    def __init__(self, detail: str | None = None, *, reason: str = "invalid", **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        # Why, for the security log only: the reply says no more than invalid_token.
+        self.reason = reason
+        self.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+
+
+class OAuthError(AuthError):
+    status = 400
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.extra.setdefault("error", self.code)
+        self.extra.setdefault("error_description", self.detail or self.title)
+        self.headers["Cache-Control"] = "no-store"
+
+
+class InvalidGrantError(OAuthError):
+    code, title = "invalid_grant", "The grant is not valid"
+    detail = "The credentials or refresh token are invalid, expired or revoked."
+
+
+class InvalidTokenRequestError(OAuthError):
+    code, title = "invalid_request", "The token request is not valid"
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    code, title = "unsupported_grant_type", "Unsupported grant type"
+    detail = "grant_type must be password or refresh_token."
+
+
+class MfaRequiredError(OAuthError):
+    """The password was right but the account has MFA: finish with the mfa grant."""
+
+    code, title = "mfa_required", "A second factor is required"
+    detail = "Send grant_type=urn:authsvc:grant-type:mfa with mfa_token and code."

@@ -1,0 +1,162 @@
+"""The signing keys every web process agrees on, read from Postgres.
+
+The newest key of the configured algorithm that no newer key has superseded signs;
+every key still within its publication window verifies and is published in the
+JWKS. A superseded key stays published for ``retain_s`` (the access-token lifetime,
+the leeway and the reload interval: the longest a token it signed can live), then
+its row, private half included, is deleted by the next rotation.
+
+Processes reload the set when a rotation is announced on the invalidation channel
+(message ``keys``), every ``reload_s`` anyway, and when a token names a kid they
+have not seen (at most once a second, so hostile kids cannot drive reloads).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.clock import now_s
+from app.tokens.keys import (KID_PATTERN, SigningKey, decrypt_private_key, encrypt_private_key,
+                             generate_private_key, public_jwk, public_key_from_jwk, thumbprint_kid)
+from app.tokens.models import SigningKeyRow
+
+log = logging.getLogger("app.tokens")
+KEYS_MESSAGE = "keys"
+_KEYS_LOCK = 0x6B657973  # "keys": serialises key creation across processes
+UNKNOWN_KID_RELOAD_S = 1.0
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+class KeyRing:
+    def __init__(self, *, sessionmaker: async_sessionmaker, passphrase: bytes, algorithm: str,
+                 retain_s: float, reload_s: float) -> None:
+        self.sessionmaker = sessionmaker
+        self.passphrase = passphrase
+        self.algorithm = algorithm
+        self.retain_s = retain_s
+        self.reload_s = reload_s
+        self.signing: SigningKey | None = None
+        self.by_kid: dict[str, SigningKey] = {}
+        self.jwks_body: bytes = b'{"keys":[]}'
+        self._loaded_at = 0.0
+        self._stale = True
+        self._lock = asyncio.Lock()
+
+    # -- reading --------------------------------------------------------------
+
+    async def current(self) -> SigningKey:
+        """The key to sign with now (creating the first one if there is none)."""
+        await self.refresh_if_due()
+        if self.signing is None:
+            await self.ensure_signing_key()
+            await self.reload()
+        assert self.signing is not None
+        return self.signing
+
+    async def verifying_key(self, kid: str) -> SigningKey | None:
+        """The published key named ``kid``, or None (unknown, retired or malformed)."""
+        if not KID_PATTERN.fullmatch(kid):
+            return None
+        await self.refresh_if_due()
+        key = self.by_kid.get(kid)
+        if key is None and now_s() - self._loaded_at >= UNKNOWN_KID_RELOAD_S:
+            # Maybe another process rotated a moment ago and its message is in flight.
+            await self.reload()
+            key = self.by_kid.get(kid)
+        return key
+
+    def on_message(self, message: str) -> None:
+        if message == KEYS_MESSAGE:
+            self._stale = True
+
+    def reset(self) -> None:
+        # Rotation messages may have been missed while the link was down.
+        self._stale = True
+
+    async def refresh_if_due(self) -> None:
+        if self._stale or now_s() - self._loaded_at >= self.reload_s:
+            await self.reload()
+
+    async def reload(self) -> None:
+        async with self._lock:
+            now = now_s()
+            try:
+                async with self.sessionmaker() as session:
+                    rows = list(await session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at)))
+            except Exception:
+                if self.by_kid:
+                    # Keep verifying with what we have; a store outage must not invalidate every token.
+                    log.warning("signing key reload failed; keeping the loaded keys", exc_info=True)
+                    self._loaded_at = now
+                    return
+                raise
+            by_kid: dict[str, SigningKey] = {}
+            signing = None
+            for row in rows:
+                superseded = _ts(row.superseded_at)
+                if superseded is not None and now >= superseded + self.retain_s:
+                    continue
+                key = self._key(row, with_private=superseded is None and row.alg == self.algorithm)
+                by_kid[key.kid] = key
+                if superseded is None and row.alg == self.algorithm:
+                    signing = key  # rows are oldest first: the newest wins
+            self.by_kid = by_kid
+            self.signing = signing
+            self.jwks_body = json.dumps({"keys": [self._published(k) for k in by_kid.values()]}).encode()
+            self._loaded_at = now
+            self._stale = False
+
+    def _key(self, row: SigningKeyRow, *, with_private: bool) -> SigningKey:
+        private = decrypt_private_key(row.private_pem, self.passphrase) if with_private else None
+        public = private.public_key() if private is not None else public_key_from_jwk(row.public_jwk, row.alg)
+        return SigningKey(kid=row.kid, alg=row.alg, private_key=private, public_key=public,
+                          public_jwk=dict(row.public_jwk), created_at=row.created_at.timestamp(),
+                          superseded_at=_ts(row.superseded_at))
+
+    @staticmethod
+    def _published(key: SigningKey) -> dict:
+        return {**key.public_jwk, "kid": key.kid, "alg": key.alg, "use": "sig"}
+
+    # -- writing --------------------------------------------------------------
+
+    async def ensure_signing_key(self) -> str:
+        """The kid of the current signing key, creating one if none exists (race-free)."""
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
+            current = await session.scalar(
+                select(SigningKeyRow.kid).where(SigningKeyRow.alg == self.algorithm,
+                                                SigningKeyRow.superseded_at.is_(None))
+                .order_by(SigningKeyRow.created_at.desc()).limit(1))
+            if current is not None:
+                return current
+            return await self._add(session)
+
+    async def rotate(self) -> str:
+        """Add a new signing key; older keys stay published until their tokens expired.
+        Rows retired past that are deleted (their private halves with them)."""
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
+            return await self._add(session)
+
+    async def _add(self, session) -> str:
+        now = datetime.now(UTC)
+        await session.execute(update(SigningKeyRow).where(SigningKeyRow.superseded_at.is_(None))
+                              .values(superseded_at=now))
+        cutoff = datetime.fromtimestamp(now.timestamp() - self.retain_s, UTC)
+        await session.execute(delete(SigningKeyRow).where(SigningKeyRow.superseded_at < cutoff))
+        private = generate_private_key(self.algorithm)
+        jwk = public_jwk(private.public_key(), self.algorithm)
+        kid = thumbprint_kid(jwk)
+        session.add(SigningKeyRow(kid=kid, alg=self.algorithm, public_jwk=jwk,
+                                  private_pem=encrypt_private_key(private, self.passphrase), created_at=now))
+        await session.flush()
+        log.info("new signing key %s (%s)", kid, self.algorithm)
+        return kid

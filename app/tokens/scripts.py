@@ -1,0 +1,194 @@
+"""Lua scripts for refresh families and the revocation list. Each runs atomically,
+so a rotation, its bookkeeping, its cache invalidation and its event commit
+together in one round trip.
+
+Keys (``P`` = "<prefix>:"):
+  P rt:<h>        refresh token record (hash): fam uid exp state(live|spent) spent next blob;
+                  ``h`` is the SHA-256 of the token; kept until the family's absolute
+                  expiry so a spent token is recognised when it comes back
+  P rf:<fam>      family (hash): uid created abs auth revoked(0|1) current
+  P rf:<fam>:j    zset: jti of access tokens issued in the family -> their exp
+  P u:<uid>:t     zset: the user's families -> absolute expiry (for revoke-all)
+  P u:<uid>:epoch the user's revocation epoch (set by app.sessions)
+  P token-due     zset: user -> earliest family expiry in their index (the sweep's work list)
+  P rv:<jti>      revocation entry of one access token, expiring when the token does
+
+Event envelopes come from Python with ``subject`` null; scripts fill in the user and
+the family they only learn here.
+"""
+
+# Shared helpers, prepended to each script. ARGV positions are per script; helpers take values.
+_COMMON = """
+local P = ARGV[1]
+local function emit(stream, template, uid, fam, reason)
+  local e = cjson.decode(template)
+  e['subject'] = uid
+  if fam then e['data']['family'] = fam end
+  if reason then e['data']['reason'] = reason end
+  redis.call('XADD', stream, '*', 'event', cjson.encode(e))
+end
+local function revoke_jti(jti, exp, leeway, channel, now)
+  if exp + leeway <= now then return 0 end
+  local added = redis.call('SET', P .. 'rv:' .. jti, '1', 'EXAT', math.ceil(exp + leeway), 'NX')
+  redis.call('PUBLISH', channel, 'j:' .. jti)
+  if added then return 1 end
+  return 0
+end
+-- Marks the family revoked and revokes its live access tokens; returns how many things
+-- were revoked (the family counts one), 0 if it was revoked already.
+local function revoke_family(fam, uid, now, leeway, channel)
+  local fkey = P .. 'rf:' .. fam
+  local state = redis.call('HGET', fkey, 'revoked')
+  redis.call('ZREM', P .. 'u:' .. uid .. ':t', fam)
+  if state == false or state == '1' then return 0 end
+  redis.call('HSET', fkey, 'revoked', '1')
+  local n = 1
+  local jtis = redis.call('ZRANGEBYSCORE', fkey .. ':j', now - leeway, '+inf', 'WITHSCORES')
+  for i = 1, #jtis, 2 do
+    n = n + revoke_jti(jtis[i], tonumber(jtis[i + 1]), leeway, channel, now)
+  end
+  return n
+end
+"""
+
+# KEYS: new token record, family, family jtis, user index, due zset, stream.
+# ARGV: P, fam, uid, now, abs, auth_time, token exp, new hash, jti, jti exp, then envelopes.
+# A password grant: a new family with its first refresh token and access jti. Returns the
+# user's revocation epoch (or '0') so the caller can date the access token after it.
+ISSUE = _COMMON + """
+local fam, uid, now, abs = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+redis.call('HSET', KEYS[2], 'uid', uid, 'created', now, 'abs', ARGV[5], 'auth', ARGV[6], 'revoked', '0',
+           'current', ARGV[8])
+redis.call('EXPIREAT', KEYS[2], math.ceil(abs))
+redis.call('HSET', KEYS[1], 'fam', fam, 'uid', uid, 'exp', ARGV[7], 'state', 'live')
+redis.call('EXPIREAT', KEYS[1], math.ceil(abs))
+redis.call('ZADD', KEYS[3], ARGV[10], ARGV[9])
+redis.call('EXPIREAT', KEYS[3], math.ceil(abs))
+redis.call('ZADD', KEYS[4], abs, fam)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. now)
+redis.call('EXPIREAT', KEYS[4], math.ceil(abs), 'NX')
+redis.call('EXPIREAT', KEYS[4], math.ceil(abs), 'GT')
+redis.call('ZADD', KEYS[5], 'LT', abs, uid)  -- LT still adds a new member
+for i = 11, #ARGV do emit(KEYS[6], ARGV[i], uid, fam, nil) end
+return redis.call('GET', P .. 'u:' .. uid .. ':epoch') or '0'
+"""
+
+# KEYS: presented token record, stream.
+# ARGV: P, now, grace, new hash, successor blob, refresh ttl, jti, jti exp, leeway, channel,
+#       max chain, refreshed envelope, reuse envelope, revoked envelope.
+# Returns {outcome, uid, fam, ...}:
+#   rotated: auth_time, new token exp, epoch           (the caller's new token is the one it sent)
+#   grace:   auth_time, epoch, current token exp, blob, blob, ... (the family's current token, by the chain)
+#   unknown | expired | revoked | reused
+REFRESH = _COMMON + """
+local now, grace = tonumber(ARGV[2]), tonumber(ARGV[3])
+local leeway, channel = tonumber(ARGV[9]), ARGV[10]
+local r = redis.call('HMGET', KEYS[1], 'fam', 'uid', 'exp', 'state', 'spent', 'next', 'blob')
+if not r[1] then return {'unknown'} end
+local fam, uid = r[1], r[2]
+local fkey = P .. 'rf:' .. fam
+local f = redis.call('HMGET', fkey, 'created', 'abs', 'revoked', 'current', 'auth')
+if not f[1] or f[3] == '1' then return {'revoked', uid, fam} end
+if now >= tonumber(f[2]) then return {'expired', uid, fam} end
+local epoch = redis.call('GET', P .. 'u:' .. uid .. ':epoch') or '0'
+if tonumber(f[1]) <= tonumber(epoch) then
+  revoke_family(fam, uid, now, leeway, channel)
+  emit(KEYS[2], ARGV[14], uid, fam, 'user_epoch')
+  return {'revoked', uid, fam}
+end
+local function register_jti()
+  redis.call('ZADD', fkey .. ':j', ARGV[8], ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', fkey .. ':j', '-inf', '(' .. (now - leeway))
+end
+if r[4] == 'live' then
+  if now >= tonumber(r[3]) then return {'expired', uid, fam} end
+  local abs = tonumber(f[2])
+  local exp = math.min(now + tonumber(ARGV[6]), abs)
+  redis.call('HSET', KEYS[1], 'state', 'spent', 'spent', ARGV[2], 'next', ARGV[4], 'blob', ARGV[5])
+  local nkey = P .. 'rt:' .. ARGV[4]
+  redis.call('HSET', nkey, 'fam', fam, 'uid', uid, 'exp', tostring(exp), 'state', 'live')
+  redis.call('EXPIREAT', nkey, math.ceil(abs))
+  redis.call('HSET', fkey, 'current', ARGV[4])
+  register_jti()
+  emit(KEYS[2], ARGV[12], uid, fam, nil)
+  return {'rotated', uid, fam, f[5], tostring(exp), epoch}
+end
+-- Spent. Within the grace window the caller is a sibling tab that raced the rotation:
+-- hand it the family's current token, found by following the successor chain.
+if r[5] and now - tonumber(r[5]) <= grace then
+  local blobs = {r[7]}
+  local h = r[6]
+  for _ = 1, tonumber(ARGV[11]) do
+    if h == f[4] then
+      register_jti()
+      emit(KEYS[2], ARGV[12], uid, fam, 'grace')
+      local out = {'grace', uid, fam, f[5], epoch, redis.call('HGET', P .. 'rt:' .. h, 'exp') or '0'}
+      for _, b in ipairs(blobs) do table.insert(out, b) end
+      return out
+    end
+    local s = redis.call('HMGET', P .. 'rt:' .. h, 'state', 'next', 'blob')
+    if s[1] ~= 'spent' then break end
+    table.insert(blobs, s[3])
+    h = s[2]
+  end
+end
+-- A spent token came back: it was stolen, or the legitimate holder's copy was. End the family.
+revoke_family(fam, uid, now, leeway, channel)
+emit(KEYS[2], ARGV[13], uid, fam, nil)
+emit(KEYS[2], ARGV[14], uid, fam, 'reuse_detected')
+return {'reused', uid, fam}
+"""
+
+# KEYS: token record, stream. ARGV: P, now, leeway, channel, revoked envelope.
+# Revokes the family a refresh token belongs to. Returns {uid, fam} or {} if unknown.
+REVOKE_FAMILY = _COMMON + """
+local r = redis.call('HMGET', KEYS[1], 'fam', 'uid')
+if not r[1] then return {} end
+local n = revoke_family(r[1], r[2], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+if n > 0 then emit(KEYS[2], ARGV[5], r[2], r[1], nil) end
+return {r[2], r[1]}
+"""
+
+# KEYS: stream. ARGV: P, now, leeway, channel, jti, exp, uid, revoked envelope.
+# Revokes one access token by jti (its entry expires with the token). Returns 1 if new.
+REVOKE_JTI = _COMMON + """
+local n = revoke_jti(ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[2]))
+if n > 0 then emit(KEYS[1], ARGV[8], ARGV[7], nil, nil) end
+return n
+"""
+
+# KEYS: user index, stream. ARGV: P, now, leeway, channel, uid, revoked envelope.
+# Revokes every family of the user and their live access tokens. Returns the count.
+REVOKE_USER = _COMMON + """
+local uid, now, leeway = ARGV[5], tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = 0
+for _, fam in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local k = revoke_family(fam, uid, now, leeway, ARGV[4])
+  if k > 0 then
+    n = n + k
+    emit(KEYS[2], ARGV[6], uid, fam, nil)
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[4], 'u:' .. uid)
+return n
+"""
+
+# KEYS: due zset. ARGV: P, now, limit. Drops expired families from users' indexes (the
+# family records and revocation entries expire by TTL). Returns {users visited, purged}.
+SWEEP = _COMMON + """
+local now = tonumber(ARGV[2])
+local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local purged = 0
+for _, uid in ipairs(users) do
+  local index = P .. 'u:' .. uid .. ':t'
+  purged = purged + redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+  local first = redis.call('ZRANGE', index, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', KEYS[1], uid)
+  else
+    redis.call('ZADD', KEYS[1], first[2], uid)
+  end
+end
+return {#users, purged}
+"""

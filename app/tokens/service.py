@@ -1,0 +1,255 @@
+"""Token use cases: grants, verification, revocation, introspection. Knows nothing of HTTP."""
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+
+import jwt
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.clock import now_s
+from app.db.users import UserRecord, UserRepository
+from app.events.envelope import Event
+from app.sessions.manager import ClientInfo
+from app.tokens.cache import TokenCache
+from app.tokens.claims import ACCESS_TYP, AccessClaims
+from app.tokens.errors import InvalidGrantError, InvalidTokenError, MfaRequiredError
+from app.tokens.keyring import KeyRing
+from app.tokens.opaque import (hash_refresh_token, looks_like_refresh_token, new_family_id, new_refresh_token,
+                               open_successor, seal_successor)
+from app.tokens.store import RedisTokenStore
+from app.tokens.verify import AccessTokenVerifier
+
+security_log = logging.getLogger("app.security")
+SWEEP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPolicy:
+    issuer: str
+    audience: str
+    access_ttl_s: int
+    refresh_ttl_s: int
+    family_ttl_s: int
+    grace_s: float
+    leeway_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_at: float
+    user_id: str
+    jti: str
+
+    def reply(self) -> dict:
+        """RFC 6749 §5.1."""
+        return {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in,
+                "refresh_token": self.refresh_token}
+
+
+def new_jti() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class TokenService:
+    def __init__(self, *, keyring: KeyRing, store: RedisTokenStore, verifier: AccessTokenVerifier,
+                 policy: TokenPolicy, sessionmaker: async_sessionmaker, users: UserRepository, accounts,
+                 cache: TokenCache | None = None) -> None:
+        self.keyring = keyring
+        self.store = store
+        self.verifier = verifier
+        self.policy = policy
+        self.sessionmaker = sessionmaker
+        self.users = users
+        self.accounts = accounts
+        self.cache = cache
+
+    async def start(self) -> None:
+        """Make sure a signing key exists and load the published set."""
+        await self.keyring.ensure_signing_key()
+        await self.keyring.reload()
+
+    # -- grants ------------------------------------------------------------------
+
+    async def password_grant(self, username: str, password: str, client: ClientInfo) -> IssuedTokens:
+        """:raises InvalidGrantError: wrong credentials (the same reply for every reason).
+        :raises MfaRequiredError: right password, MFA enrolled: carries an ``mfa_token``.
+        :raises TooManyAttemptsError: throttled, as for cookie logins."""
+        from app.errors import InvalidCredentialsError
+
+        try:
+            user = await self.accounts.check_credentials(username, password, client)
+        except InvalidCredentialsError as e:
+            raise InvalidGrantError("The username or password is not correct.") from e
+        mfa = getattr(self.accounts, "mfa", None)
+        if mfa is not None and await mfa.enabled(user.id):
+            pending = await mfa.challenge(user, client)
+            raise MfaRequiredError(mfa_token=pending.mfa_token, expires_in=pending.expires_in)
+        return await self._new_family(user, client, "password", method="password")
+
+    async def mfa_grant(self, mfa_token: str, code: str, client: ClientInfo) -> IssuedTokens:
+        """The second step of a password grant for an account with MFA.
+
+        :raises InvalidGrantError: unknown/expired mfa_token or wrong code."""
+        from app.errors import AuthError, TooManyAttemptsError
+
+        mfa = getattr(self.accounts, "mfa", None)
+        if mfa is None:
+            raise InvalidGrantError("No MFA challenge is pending.")
+        try:
+            user, method = await mfa.complete_challenge(mfa_token, code, client)
+        except TooManyAttemptsError:
+            raise
+        except AuthError as e:
+            raise InvalidGrantError("The mfa_token or code is not valid.") from e
+        return await self._new_family(user, client, "mfa", method=f"password+{method}")
+
+    async def _new_family(self, user: UserRecord, client: ClientInfo, grant: str, *, method: str) -> IssuedTokens:
+        p = self.policy
+        now = now_s()
+        key = await self.keyring.current()
+        family, refresh = new_family_id(), new_refresh_token()
+        absolute = now + p.family_ttl_s
+        refresh_exp = min(now + p.refresh_ttl_s, absolute)
+        jti = new_jti()
+        context = client.context()
+        events = [
+            Event("auth.login.succeeded", user.id, {"method": method, "transport": "token", **context}, time=now),
+            Event("auth.token.issued", user.id, {"grant_type": grant, "jti": jti, **context}, time=now),
+        ]
+        epoch = await self.store.create_family(
+            family=family, user_id=user.id, now=now, absolute_expires_at=absolute, auth_time=now,
+            token_hash=hash_refresh_token(refresh), token_expires_at=refresh_exp, jti=jti,
+            jti_expires_at=math.floor(now) + 1 + p.access_ttl_s, events=events)
+        if epoch >= now:
+            # A forced logout or password change landed while this grant was in flight.
+            raise InvalidGrantError()
+        access, expires_in = self._sign(key, user.id, user.roles, jti, now, epoch, auth_time=now)
+        return IssuedTokens(access, expires_in, refresh, refresh_exp, user.id, jti)
+
+    async def refresh_grant(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
+        """Rotate a refresh token: a new one and a new access token (roles read afresh).
+
+        :raises InvalidGrantError: unknown, expired, revoked or reused (reuse ends the family)."""
+        if not looks_like_refresh_token(refresh_token):
+            raise InvalidGrantError()
+        p = self.policy
+        now = now_s()
+        key = await self.keyring.current()
+        successor = new_refresh_token()
+        jti = new_jti()
+        context = client.context()
+        rotation = await self.store.rotate(
+            token_hash=hash_refresh_token(refresh_token), now=now, grace_s=p.grace_s,
+            new_hash=hash_refresh_token(successor), sealed=seal_successor(refresh_token, successor),
+            refresh_ttl_s=p.refresh_ttl_s, jti=jti, jti_expires_at=math.floor(now) + 1 + p.access_ttl_s,
+            refreshed=Event("auth.token.refreshed", None, {"grant_type": "refresh_token", "jti": jti, **context}),
+            reused=Event("auth.token.reuse_detected", None, {**context}),
+            revoked=Event("auth.token.revoked", None, {**context}))
+        if rotation.outcome == "grace":
+            current = refresh_token
+            for blob in rotation.blobs:
+                current = open_successor(current, blob) or ""
+                if not current:
+                    raise InvalidGrantError()
+            successor = current
+        elif rotation.outcome != "rotated":
+            if rotation.outcome == "reused":
+                security_log.warning("refresh token reuse: family %s of user %s revoked",
+                                     rotation.family, rotation.user_id)
+                if self.cache is not None:
+                    self.cache.on_message(f"u:{rotation.user_id}")
+            raise InvalidGrantError()
+        user = await self._active_user(rotation.user_id)
+        if user is None:
+            await self.store.revoke_family_of(hash_refresh_token(successor), now_s(), Event(
+                "auth.token.revoked", None, {"reason": "account_unavailable", **context}))
+            raise InvalidGrantError()
+        access, expires_in = self._sign(key, user.id, user.roles, jti, now, rotation.epoch,
+                                        auth_time=rotation.auth_time)
+        return IssuedTokens(access, expires_in, successor, rotation.refresh_expires_at, user.id, jti)
+
+    async def _active_user(self, user_id: str) -> UserRecord | None:
+        async with self.sessionmaker() as session:
+            user = await self.users.by_id(session, user_id)
+        return None if user is None or user.disabled else user
+
+    def _sign(self, key, user_id: str, roles: tuple[str, ...], jti: str, now: float, epoch: float,
+              *, auth_time: float) -> tuple[str, int]:
+        p = self.policy
+        iat = math.floor(now)
+        if iat <= epoch:
+            # Same second as the user's revocation epoch but after it: date it past the epoch.
+            iat = math.floor(epoch) + 1
+        exp = iat + p.access_ttl_s
+        claims = {"iss": p.issuer, "sub": user_id, "aud": p.audience, "exp": exp, "nbf": iat, "iat": iat,
+                  "jti": jti, "roles": list(roles), "auth_time": math.floor(auth_time)}
+        token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": ACCESS_TYP})
+        return token, p.access_ttl_s
+
+    # -- verification, revocation, introspection -----------------------------------
+
+    async def verify_access(self, token: str) -> AccessClaims:
+        """:raises InvalidTokenError:"""
+        return await self.verifier.verify(token)
+
+    async def revoke(self, token: str, client: ClientInfo, *, reason: str = "client") -> None:
+        """RFC 7009: revoke a refresh token's family or an access token; unknown tokens are ignored."""
+        now = now_s()
+        if looks_like_refresh_token(token):
+            await self.store.revoke_family_of(hash_refresh_token(token), now, Event(
+                "auth.token.revoked", None, {"reason": reason, "token_type": "refresh_token", **client.context()}))
+            return
+        try:
+            claims = await self.verifier.verify_offline(token, now)
+        except InvalidTokenError:
+            return  # invalid or expired already: nothing to revoke
+        await self.revoke_access(claims, client, reason=reason)
+
+    async def revoke_access(self, claims: AccessClaims, client: ClientInfo, *, reason: str) -> None:
+        await self.store.revoke_jti(jti=claims.jti, expires_at=claims.exp, user_id=claims.sub, now=now_s(),
+                                    event=Event("auth.token.revoked", claims.sub,
+                                                {"reason": reason, "token_type": "access_token", "jti": claims.jti,
+                                                 **client.context()}))
+        if self.cache is not None:
+            # This process drops it now; the others on the published message.
+            self.cache.on_message(f"j:{claims.jti}")
+
+    async def introspect(self, token: str) -> dict:
+        """RFC 7662: the token's state; ``{"active": false}`` for anything not live."""
+        if looks_like_refresh_token(token):
+            state = await self.store.refresh_state(hash_refresh_token(token))
+            if state is None or not state.live or now_s() >= state.expires_at:
+                return {"active": False}
+            return {"active": True, "token_type": "refresh_token", "sub": state.user_id,
+                    "exp": math.floor(state.expires_at), "iat": math.floor(state.issued_at)}
+        try:
+            claims = await self.verifier.verify(token)
+        except InvalidTokenError:
+            return {"active": False}
+        return claims.introspection()
+
+    async def revoke_all_for_user(self, user_id: str, *, reason: str = "revoke_all") -> int:
+        """Revoke every refresh family of the user and every access token issued in them."""
+        n = await self.store.revoke_user(user_id, now_s(), Event("auth.token.revoked", None, {"reason": reason}))
+        if self.cache is not None:
+            self.cache.on_message(f"u:{user_id}")
+        return n
+
+    async def sweep_revocations(self, now: float) -> int:
+        """Drop expired families from the per-user indexes (revocation entries expire by TTL)."""
+        total = 0
+        while True:
+            users, purged = await self.store.sweep(now, SWEEP_BATCH)
+            total += purged
+            if users < SWEEP_BATCH:
+                return total
+
+    @property
+    def jwks_body(self) -> bytes:
+        return self.keyring.jwks_body

@@ -1,0 +1,152 @@
+"""Refresh families and the access-token revocation list in Redis (layout in scripts.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from app.events.envelope import Event
+from app.events.publisher import EventPublisher
+from app.tokens import scripts
+
+# How many rotations a late sibling may be behind and still get the family's current token.
+MAX_GRACE_CHAIN = 8
+
+
+def _s(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What a refresh script decided. ``outcome``: rotated, grace, unknown, expired, revoked, reused."""
+
+    outcome: str
+    user_id: str = ""
+    family: str = ""
+    auth_time: float = 0.0
+    refresh_expires_at: float = 0.0
+    epoch: float = 0.0
+    blobs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshState:
+    """A refresh token as introspection sees it (read only)."""
+
+    user_id: str
+    family: str
+    live: bool
+    expires_at: float
+    issued_at: float
+
+
+class RedisTokenStore:
+    def __init__(self, *, redis: Redis, publisher: EventPublisher, prefix: str, channel: str,
+                 leeway_s: int) -> None:
+        self.redis = redis
+        self.publisher = publisher
+        self.p = prefix + ":"
+        self.channel = channel
+        self.leeway_s = leeway_s
+        self.due = f"{prefix}:token-due"
+        self._issue = redis.register_script(scripts.ISSUE)
+        self._refresh = redis.register_script(scripts.REFRESH)
+        self._revoke_family = redis.register_script(scripts.REVOKE_FAMILY)
+        self._revoke_jti = redis.register_script(scripts.REVOKE_JTI)
+        self._revoke_user = redis.register_script(scripts.REVOKE_USER)
+        self._sweep = redis.register_script(scripts.SWEEP)
+
+    def token_key(self, token_hash: str) -> str:
+        return f"{self.p}rt:{token_hash}"
+
+    def family_key(self, family: str) -> str:
+        return f"{self.p}rf:{family}"
+
+    def user_index(self, user_id: str) -> str:
+        return f"{self.p}u:{user_id}:t"
+
+    def user_epoch(self, user_id: str) -> str:
+        return f"{self.p}u:{user_id}:epoch"
+
+    def revoked_key(self, jti: str) -> str:
+        return f"{self.p}rv:{jti}"
+
+    def _encode(self, event: Event) -> str:
+        return self.publisher.encode(event)
+
+    async def create_family(self, *, family: str, user_id: str, now: float, absolute_expires_at: float,
+                            auth_time: float, token_hash: str, token_expires_at: float, jti: str,
+                            jti_expires_at: float, events: list[Event]) -> float:
+        """A new family with its first refresh token and access jti; returns the user's epoch."""
+        fkey = self.family_key(family)
+        epoch = await self._issue(
+            keys=[self.token_key(token_hash), fkey, fkey + ":j", self.user_index(user_id), self.due,
+                  self.publisher.stream],
+            args=[self.p, family, user_id, repr(now), repr(absolute_expires_at), repr(auth_time),
+                  repr(token_expires_at), token_hash, jti, repr(jti_expires_at),
+                  *(self._encode(e) for e in events)])
+        return float(_s(epoch))
+
+    async def rotate(self, *, token_hash: str, now: float, grace_s: float, new_hash: str, sealed: str,
+                     refresh_ttl_s: int, jti: str, jti_expires_at: float, refreshed: Event, reused: Event,
+                     revoked: Event) -> Rotation:
+        result = await self._refresh(
+            keys=[self.token_key(token_hash), self.publisher.stream],
+            args=[self.p, repr(now), repr(grace_s), new_hash, sealed, refresh_ttl_s, jti, repr(jti_expires_at),
+                  self.leeway_s, self.channel, MAX_GRACE_CHAIN, self._encode(refreshed), self._encode(reused),
+                  self._encode(revoked)])
+        values = [_s(v) for v in result]
+        outcome = values[0]
+        if outcome == "rotated":
+            return Rotation(outcome, values[1], values[2], float(values[3]), float(values[4]), float(values[5]))
+        if outcome == "grace":
+            return Rotation(outcome, values[1], values[2], float(values[3]), refresh_expires_at=float(values[5]),
+                            epoch=float(values[4]), blobs=values[6:])
+        return Rotation(outcome, *(values[1:3] if len(values) >= 3 else ()))
+
+    async def revoke_family_of(self, token_hash: str, now: float, event: Event) -> str | None:
+        """Revoke the family of a refresh token; returns its user id (None: unknown token)."""
+        result = await self._revoke_family(
+            keys=[self.token_key(token_hash), self.publisher.stream],
+            args=[self.p, repr(now), self.leeway_s, self.channel, self._encode(event)])
+        return _s(result[0]) if result else None
+
+    async def revoke_jti(self, *, jti: str, expires_at: float, user_id: str, now: float, event: Event) -> bool:
+        n = await self._revoke_jti(keys=[self.publisher.stream],
+                                   args=[self.p, repr(now), self.leeway_s, self.channel, jti,
+                                         repr(expires_at), user_id, self._encode(event)])
+        return bool(n)
+
+    async def revoke_user(self, user_id: str, now: float, event: Event) -> int:
+        return int(await self._revoke_user(keys=[self.user_index(user_id), self.publisher.stream],
+                                           args=[self.p, repr(now), self.leeway_s, self.channel, user_id,
+                                                 self._encode(event)]))
+
+    async def access_state(self, jti: str, user_id: str) -> tuple[bool, float]:
+        """(revoked by jti?, the user's epoch) in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self.revoked_key(jti))
+            pipe.get(self.user_epoch(user_id))
+            revoked, epoch = await pipe.execute()
+        return bool(revoked), float(epoch) if epoch else 0.0
+
+    async def refresh_state(self, token_hash: str) -> RefreshState | None:
+        record = await self.redis.hmget(self.token_key(token_hash), "fam", "uid", "exp", "state")
+        if record[0] is None:
+            return None
+        family, user_id, exp, state = (_s(v) for v in record)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.family_key(family), "created", "abs", "revoked")
+            pipe.get(self.user_epoch(user_id))
+            (created, absolute, revoked), epoch = await pipe.execute()
+        if created is None:
+            return None
+        live = (state == "live" and _s(revoked) == "0"
+                and float(_s(created)) > (float(_s(epoch)) if epoch else 0.0))
+        return RefreshState(user_id=user_id, family=family, live=live,
+                            expires_at=min(float(exp), float(_s(absolute))), issued_at=float(_s(created)))
+
+    async def sweep(self, now: float, limit: int) -> tuple[int, int]:
+        users, purged = await self._sweep(keys=[self.due], args=[self.p, repr(now), limit])
+        return int(users), int(purged)
