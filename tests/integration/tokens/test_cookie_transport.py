@@ -1,0 +1,93 @@
+"""Browser transport: tokens in HttpOnly cookies, CSRF for cookie-borne access tokens."""
+from tests.integration.sessions.helpers import cookie_attributes
+from tests.integration.tokens.helpers import grant, new_user, token_settings
+
+COOKIES = {"tokens": {"cookie_transport": True}}
+
+
+def _cookies(response) -> dict[str, tuple[str, dict]]:
+    out = {}
+    for header in response.headers.getall("Set-Cookie", []):
+        name = header.split("=", 1)[0]
+        out[name] = cookie_attributes(header)
+    return out
+
+
+async def _login(client):
+    email, _ = await new_user(client)
+    response = await grant(client, email)
+    assert response.status == 200
+    return response, await response.json()
+
+
+async def test_tokens_travel_in_httponly_cookies_not_the_body(serve, make_settings):
+    client = await serve(token_settings(make_settings, **COOKIES))
+    response, body = await _login(client)
+    assert "access_token" not in body and "refresh_token" not in body
+    assert body["token_type"] == "Bearer" and body["csrf_token"]
+    cookies = _cookies(response)
+    access_value, access = cookies["at"]
+    refresh_value, refresh = cookies["rt"]
+    assert access_value.count(".") == 2 and len(refresh_value) == 43
+    assert "httponly" in access and access["path"] == "/" and access["samesite"] == "Lax"
+    assert "httponly" in refresh and refresh["path"] == "/auth" and refresh["samesite"] == "Strict"
+
+
+async def test_secure_flag_is_on_by_default(serve, make_settings):
+    settings = token_settings(make_settings, **COOKIES)
+    settings.tokens.cookie_secure = True
+    client = await serve(settings)
+    response, _ = await _login(client)
+    for _, attributes in _cookies(response).values():
+        assert "secure" in attributes
+
+
+async def test_cookie_borne_access_token_needs_the_csrf_token_on_unsafe_requests(serve, make_settings):
+    client = await serve(token_settings(make_settings, **COOKIES))
+    response, body = await _login(client)
+    access = _cookies(response)["at"][0]
+    jar = {"Cookie": f"at={access}"}
+    assert (await client.get("/auth/sessions", headers=jar)).status == 200  # safe: no token needed
+    refused = await client.delete("/auth/sessions", headers=jar)
+    assert refused.status == 403 and (await refused.json())["code"] == "csrf_failed"
+    wrong = await client.delete("/auth/sessions", headers={**jar, "X-CSRF-Token": "x" * 43})
+    assert wrong.status == 403
+    ok = await client.delete("/auth/sessions", headers={**jar, "X-CSRF-Token": body["csrf_token"]})
+    assert ok.status == 204
+
+
+async def test_refresh_from_the_cookie_rotates_both_cookies(serve, make_settings):
+    client = await serve(token_settings(make_settings, **COOKIES))
+    response, _ = await _login(client)
+    cookies = _cookies(response)
+    r = await client.post("/auth/token", json={"grant_type": "refresh_token"},
+                          headers={"Cookie": f"rt={cookies['rt'][0]}"})
+    assert r.status == 200
+    rotated = _cookies(r)
+    assert rotated["rt"][0] != cookies["rt"][0] and rotated["at"][0] != cookies["at"][0]
+    assert (await r.json())["csrf_token"]
+
+
+async def test_logout_ends_the_cookie_login_and_clears_the_cookies(serve, make_settings):
+    client = await serve(token_settings(make_settings, **COOKIES))
+    response, body = await _login(client)
+    cookies = _cookies(response)
+    jar = {"Cookie": f"at={cookies['at'][0]}; rt={cookies['rt'][0]}", "X-CSRF-Token": body["csrf_token"]}
+    r = await client.post("/auth/logout", headers=jar)
+    assert r.status == 204
+    cleared = _cookies(r)
+    assert cleared["at"][1]["max-age"] == "0" and cleared["rt"][1]["max-age"] == "0"
+    assert (await client.get("/auth/sessions", headers={"Cookie": f"at={cookies['at'][0]}"})).status == 401
+    again = await client.post("/auth/token", json={"grant_type": "refresh_token"},
+                              headers={"Cookie": f"rt={cookies['rt'][0]}"})
+    assert again.status == 400
+
+
+async def test_revoke_without_a_body_token_revokes_the_cookie_tokens(serve, make_settings):
+    client = await serve(token_settings(make_settings, **COOKIES))
+    response, body = await _login(client)
+    cookies = _cookies(response)
+    jar = {"Cookie": f"at={cookies['at'][0]}; rt={cookies['rt'][0]}", "X-CSRF-Token": body["csrf_token"]}
+    r = await client.post("/auth/revoke", json={}, headers=jar)
+    assert r.status == 200 and _cookies(r)["rt"][1]["max-age"] == "0"
+    assert (await client.get("/auth/sessions", headers={"Cookie": f"at={cookies['at'][0]}"})).status == 401

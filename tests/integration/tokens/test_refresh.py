@@ -1,0 +1,136 @@
+"""Refresh tokens: rotation, reuse detection, the grace window, families, storage."""
+import asyncio
+import json
+
+from app.http.appkeys import SERVICES
+from tests.integration.sessions.helpers import dump_prefix, events
+from tests.integration.tokens.helpers import bearer, new_user, refresh, token_settings, tokens_for
+
+
+async def test_refresh_rotates_the_refresh_token_and_issues_a_new_access_token(serve, make_settings):
+    client = await serve(token_settings(make_settings, tokens={"refresh_grace_s": 0}))
+    first, user_id = await tokens_for(client)
+    response = await refresh(client, first["refresh_token"])
+    assert response.status == 200
+    second = await response.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert (await client.get("/auth/sessions", headers=bearer(second["access_token"]))).status == 200
+    third = await refresh(client, second["refresh_token"])
+    assert third.status == 200
+
+
+async def test_reusing_a_spent_refresh_token_revokes_the_whole_family(serve, make_settings, redis, settings):
+    settings = token_settings(make_settings, tokens={"refresh_grace_s": 0})
+    client = await serve(settings)
+    first, user_id = await tokens_for(client)
+    second = await (await refresh(client, first["refresh_token"])).json()
+    # The thief (or the victim) comes back with the spent token.
+    reuse = await refresh(client, first["refresh_token"])
+    assert reuse.status == 400 and (await reuse.json())["error"] == "invalid_grant"
+    # The family is dead: the legitimate successor fails too, and so do its access tokens.
+    assert (await refresh(client, second["refresh_token"])).status == 400
+    for access in (first["access_token"], second["access_token"]):
+        denied = await client.get("/auth/sessions", headers=bearer(access))
+        assert denied.status == 401
+    types = [e["type"] for e in await events(redis, settings.events.stream)]
+    assert "auth.token.reuse_detected" in types
+    detected = next(e for e in await events(redis, settings.events.stream)
+                    if e["type"] == "auth.token.reuse_detected")
+    assert detected["subject"] == user_id and detected["data"]["family"]
+
+
+async def test_two_parallel_refreshes_within_the_grace_window_get_the_same_successor(serve, make_settings):
+    client = await serve(token_settings(make_settings, tokens={"refresh_grace_s": 10}))
+    first, _ = await tokens_for(client)
+    a, b = await asyncio.gather(refresh(client, first["refresh_token"]), refresh(client, first["refresh_token"]))
+    assert a.status == 200 and b.status == 200
+    body_a, body_b = await a.json(), await b.json()
+    assert body_a["refresh_token"] == body_b["refresh_token"]
+    # Both tabs got working access tokens, and the shared successor keeps working.
+    for body in (body_a, body_b):
+        assert (await client.get("/auth/sessions", headers=bearer(body["access_token"]))).status == 200
+    assert (await refresh(client, body_a["refresh_token"])).status == 200
+
+
+async def test_a_late_tab_gets_the_current_token_even_after_further_rotations(serve, make_settings):
+    client = await serve(token_settings(make_settings, tokens={"refresh_grace_s": 10}))
+    first, _ = await tokens_for(client)
+    second = await (await refresh(client, first["refresh_token"])).json()
+    third = await (await refresh(client, second["refresh_token"])).json()
+    late = await refresh(client, first["refresh_token"])
+    assert late.status == 200
+    assert (await late.json())["refresh_token"] == third["refresh_token"]
+
+
+async def test_without_grace_a_parallel_refresh_is_reuse(serve, make_settings):
+    client = await serve(token_settings(make_settings, tokens={"refresh_grace_s": 0}))
+    first, _ = await tokens_for(client)
+    a, b = await asyncio.gather(refresh(client, first["refresh_token"]), refresh(client, first["refresh_token"]))
+    assert sorted([a.status, b.status]) == [200, 400]
+    winner = await (a if a.status == 200 else b).json()
+    assert (await refresh(client, winner["refresh_token"])).status == 400  # the family ended
+
+
+async def test_grace_expires(serve, make_settings):
+    client = await serve(token_settings(make_settings, tokens={"refresh_grace_s": 0.3}))
+    first, _ = await tokens_for(client)
+    assert (await refresh(client, first["refresh_token"])).status == 200
+    await asyncio.sleep(0.5)
+    assert (await refresh(client, first["refresh_token"])).status == 400
+
+
+async def test_family_has_an_absolute_lifetime(serve, make_settings):
+    client = await serve(token_settings(make_settings, tokens={"refresh_family_ttl_s": 2}))
+    first, _ = await tokens_for(client)
+    second = await (await refresh(client, first["refresh_token"])).json()
+    await asyncio.sleep(2.2)
+    late = await refresh(client, second["refresh_token"])
+    assert late.status == 400 and (await late.json())["error"] == "invalid_grant"
+
+
+async def test_refresh_tokens_are_stored_only_hashed(serve, make_settings, redis, prefix):
+    client = await serve(token_settings(make_settings, tokens={"refresh_grace_s": 10}))
+    first, _ = await tokens_for(client)
+    second = await (await refresh(client, first["refresh_token"])).json()
+    dump = await dump_prefix(redis, prefix)
+    for secret in (first["refresh_token"], second["refresh_token"], first["access_token"],
+                   second["access_token"]):
+        assert secret not in dump
+    stream = json.dumps(await events(redis, f"{prefix}:events"))
+    assert first["refresh_token"] not in stream and second["refresh_token"] not in stream
+
+
+async def test_refresh_reads_roles_afresh_and_refuses_disabled_accounts(serve, make_settings):
+    client = await serve(token_settings(make_settings))
+    email, user_id = await new_user(client)
+    from tests.integration.tokens.helpers import grant
+
+    body = await (await grant(client, email)).json()
+    services = client.server.app[SERVICES]
+    from app.sessions.manager import ClientInfo
+
+    await services.accounts.grant_role_by_email(email, "editor", ClientInfo())
+    refreshed = await (await refresh(client, body["refresh_token"])).json()
+    import jwt
+
+    assert jwt.decode(refreshed["access_token"], options={"verify_signature": False})["roles"] == ["editor"]
+    async with services.sessionmaker() as session, session.begin():
+        await services.users.set_disabled(session, user_id, True)
+    assert (await refresh(client, refreshed["refresh_token"])).status == 400
+
+
+async def test_token_events_are_emitted(serve, make_settings, redis):
+    settings = token_settings(make_settings)
+    client = await serve(settings)
+    first, user_id = await tokens_for(client)
+    second = await (await refresh(client, first["refresh_token"])).json()
+    assert (await client.post("/auth/revoke", json={"token": second["refresh_token"]})).status == 200
+    mine = [e for e in await events(redis, settings.events.stream) if e["subject"] == user_id]
+    types = [e["type"] for e in mine]
+    for wanted in ("auth.token.issued", "auth.token.refreshed", "auth.token.revoked"):
+        assert wanted in types
+    issued = next(e for e in mine if e["type"] == "auth.token.issued")
+    assert issued["data"]["grant_type"] == "password" and issued["data"]["jti"]
+    for event in mine:
+        assert first["refresh_token"] not in json.dumps(event)
