@@ -124,16 +124,13 @@ async def test_subject_token_is_verified_by_the_apps_authenticators(settings):
 
 
 async def test_api_client_checks_any_user_and_holds_roles(settings):
-    from app.authz.principal import ClientPrincipal
+    import base64
 
+    from app.http.appkeys import SERVICES
+    from app.sessions.manager import ClientInfo
+
+    settings.http.allow_insecure_basic = True  # the test server speaks plain http
     app = create_app(settings)
-
-    async def basic(request):
-        if request.headers.get("Authorization") == "Basic test-client":
-            return ClientPrincipal(id="svc-1", name="svc", roles=(reader,))
-        return None
-
-    app[AUTHENTICATORS].append(basic)
     client = TestClient(TestServer(app))
     await client.start_server()
     reader = f"svc-reader-{uuid.uuid4().hex[:6]}"
@@ -143,7 +140,9 @@ async def test_api_client_checks_any_user_and_holds_roles(settings):
         await admin.request("POST", "/admin/roles", json={"name": reader, "parents": [role],
                                                           "permissions": ["roles:read"]})
         _, author_id = await user(client, role)
-        headers = {"Authorization": "Basic test-client"}
+        api_client = await app[SERVICES].clients.create("svc", (reader,), ClientInfo())
+        credentials = base64.b64encode(f"{api_client.client_id}:{api_client.secret}".encode()).decode()
+        headers = {"Authorization": f"Basic {credentials}"}
         r = await client.post("/authz/check", headers=headers, json={
             "subject": {"id": author_id}, "action": "update",
             "resource": {"type": "post", "attributes": {"author_id": author_id}}})
