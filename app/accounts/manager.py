@@ -123,21 +123,6 @@ class AccountManager:
             return user, await self.mfa.challenge(user, client)
         return user, await self._start(user, client, previous, method="password")
 
-    async def password_grant(self, email: str, password: str, client: ClientInfo) -> UserRecord:
-        """The user a password grant (POST /auth/token) may issue tokens for: the same
-        checks and throttle as a login, and never an account with MFA enrolled, since
-        the grant has no place for the second factor.
-
-        :raises InvalidCredentialsError, TooManyAttemptsError: as ``check_credentials``.
-        :raises MfaRequiredForGrantError: the account has MFA enabled (400 invalid_grant).
-        """
-        user = await self.check_credentials(email, password, client)
-        if self.mfa is not None and await self.mfa.enabled(user.id):
-            from app.mfa.errors import MfaRequiredForGrantError
-
-            raise MfaRequiredForGrantError()
-        return user
-
     async def login_second_factor(self, mfa_token: str, code: str, client: ClientInfo,
                                   previous: SessionRecord | None = None) -> tuple[UserRecord, StartedSession]:
         """The second step: a session only once the code is right (the id is new here).

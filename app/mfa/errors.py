@@ -36,15 +36,3 @@ class MfaSecretUnreadableError(AuthError):
     status, code, title = 503, "mfa_not_configured", "MFA is not configured on this server"
     detail = "The stored MFA secret cannot be decrypted with the configured keys."
 
-
-class MfaRequiredForGrantError(AuthError):
-    """The password grant cannot carry a second factor: an MFA user must log in
-    interactively (POST /auth/login + /auth/login/mfa). OAuth-shaped (RFC 6749 5.2)."""
-
-    status, code, title = 400, "mfa_required", "This account needs its second factor"
-    detail = "MFA is enabled for this account; the password grant cannot be used. Log in with /auth/login."
-
-    def __init__(self) -> None:
-        super().__init__(error="invalid_grant",
-                         error_description="mfa_required: the account has MFA enabled; use POST /auth/login "
-                                           "and POST /auth/login/mfa")

@@ -13,6 +13,7 @@ from app.clock import now_s
 from app.db.users import UserRecord, UserRepository
 from app.events.envelope import Event
 from app.sessions.manager import ClientInfo
+from app.throttle import Attempt, Throttle
 from app.tokens.cache import TokenCache
 from app.tokens.claims import ACCESS_TYP, AccessClaims
 from app.tokens.errors import InvalidGrantError, InvalidTokenError, MfaRequiredError
@@ -59,7 +60,7 @@ def new_jti() -> str:
 class TokenService:
     def __init__(self, *, keyring: KeyRing, store: RedisTokenStore, verifier: AccessTokenVerifier,
                  policy: TokenPolicy, sessionmaker: async_sessionmaker, users: UserRepository, accounts,
-                 cache: TokenCache | None = None) -> None:
+                 cache: TokenCache | None = None, throttle: Throttle | None = None) -> None:
         self.keyring = keyring
         self.store = store
         self.verifier = verifier
@@ -68,6 +69,7 @@ class TokenService:
         self.users = users
         self.accounts = accounts
         self.cache = cache
+        self.throttle = throttle
 
     async def start(self) -> None:
         """Make sure a signing key exists and load the published set."""
@@ -135,7 +137,20 @@ class TokenService:
     async def refresh_grant(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
         """Rotate a refresh token: a new one and a new access token (roles read afresh).
 
-        :raises InvalidGrantError: unknown, expired, revoked or reused (reuse ends the family)."""
+        :raises InvalidGrantError: unknown, expired, revoked or reused (reuse ends the family).
+        :raises TooManyAttemptsError: this address presented too many bad refresh tokens
+            (the per-IP throttle counter; refresh tokens name no account)."""
+        attempt = Attempt(account=None, ip=client.ip)
+        if self.throttle is not None:
+            await self.throttle.check(attempt)
+        try:
+            return await self._rotate(refresh_token, client)
+        except InvalidGrantError:
+            if self.throttle is not None:
+                await self.throttle.failed(attempt)
+            raise
+
+    async def _rotate(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
         if not looks_like_refresh_token(refresh_token):
             raise InvalidGrantError()
         p = self.policy

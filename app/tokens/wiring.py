@@ -29,4 +29,4 @@ def build_tokens(settings, *, redis, sessionmaker, users, publisher, accounts, c
                          refresh_ttl_s=t.refresh_ttl_s, family_ttl_s=t.refresh_family_ttl_s,
                          grace_s=t.refresh_grace_s, leeway_s=t.leeway_s)
     return TokenService(keyring=keyring, store=store, verifier=verifier, policy=policy, sessionmaker=sessionmaker,
-                        users=users, accounts=accounts, cache=cache)
+                        users=users, accounts=accounts, cache=cache, throttle=accounts.throttle)
