@@ -67,7 +67,8 @@ def wrk(url: str, *, duration_s: float, connections: int, threads: int = 1, scri
     """One wrk run; ``script`` names a file in bench/lua, configured through ``env``."""
     import os
 
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--latency", "--timeout", "10s"]
+    # wrk takes whole seconds only ("-d0.5s" is a usage error).
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--latency", "--timeout", "10s"]
     if script:
         argv += ["-s", str(LUA_DIR / script)]
     argv.append(url)
