@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.clock import now_s
-from app.tokens.keys import (KID_PATTERN, SigningKey, decrypt_private_key, encrypt_private_key,
+from app.tokens.keys import (KID_PATTERN, KeyPassphraseError, SigningKey, decrypt_private_key, encrypt_private_key,
                              generate_private_key, public_jwk, public_key_from_jwk, thumbprint_kid)
 from app.tokens.models import SigningKeyRow
 
@@ -49,6 +49,9 @@ class KeyRing:
         self._loaded_at = 0.0
         self._stale = True
         self._lock = asyncio.Lock()
+        # The newest key whose private half the passphrase does not open (lost or changed
+        # passphrase): its public half still verifies; a new key takes over signing.
+        self._undecryptable: str | None = None
 
     # -- reading --------------------------------------------------------------
 
@@ -56,7 +59,7 @@ class KeyRing:
         """The key to sign with now (creating the first one if there is none)."""
         await self.refresh_if_due()
         if self.signing is None:
-            await self.ensure_signing_key()
+            await self.ensure_signing_key(replace=self._undecryptable)
             await self.reload()
         assert self.signing is not None
         return self.signing
@@ -100,13 +103,22 @@ class KeyRing:
                 raise
             by_kid: dict[str, SigningKey] = {}
             signing = None
+            self._undecryptable = None
             for row in rows:
                 superseded = _ts(row.superseded_at)
                 if superseded is not None and now >= superseded + self.retain_s:
                     continue
-                key = self._key(row, with_private=superseded is None and row.alg == self.algorithm)
+                current = superseded is None and row.alg == self.algorithm
+                try:
+                    key = self._key(row, with_private=current)
+                except KeyPassphraseError:
+                    log.error("signing key %s cannot be decrypted with this passphrase; it only verifies "
+                              "now and a new key will sign", row.kid)
+                    key = self._key(row, with_private=False)
+                    self._undecryptable = row.kid
+                    current = False
                 by_kid[key.kid] = key
-                if superseded is None and row.alg == self.algorithm:
+                if current:
                     signing = key  # rows are oldest first: the newest wins
             self.by_kid = by_kid
             self.signing = signing
@@ -127,15 +139,16 @@ class KeyRing:
 
     # -- writing --------------------------------------------------------------
 
-    async def ensure_signing_key(self) -> str:
-        """The kid of the current signing key, creating one if none exists (race-free)."""
+    async def ensure_signing_key(self, replace: str | None = None) -> str:
+        """The kid of the current signing key, creating one if none exists (race-free), or
+        if the current one is ``replace`` (a key this process cannot decrypt)."""
         async with self.sessionmaker() as session, session.begin():
             await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
             current = await session.scalar(
                 select(SigningKeyRow.kid).where(SigningKeyRow.alg == self.algorithm,
                                                 SigningKeyRow.superseded_at.is_(None))
                 .order_by(SigningKeyRow.created_at.desc()).limit(1))
-            if current is not None:
+            if current is not None and current != replace:
                 return current
             return await self._add(session)
 

@@ -83,3 +83,17 @@ async def test_private_keys_are_encrypted_at_rest(serve, make_settings, database
     assert rows
     for row in rows:
         assert row["private_pem"].startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+
+
+async def test_a_lost_passphrase_makes_a_new_key_and_old_tokens_still_verify(serve, make_settings, tmp_path):
+    settings = token_settings(make_settings)
+    client = await serve(settings)
+    old, _ = await tokens_for(client)
+    old_kid = jwt.get_unverified_header(old["access_token"])["kid"]
+    # Another process whose passphrase differs (say the file was lost): it cannot sign with the key ...
+    other = token_settings(make_settings, tokens={"keys_passphrase": "a different passphrase entirely"})
+    other_client = await serve(other)
+    fresh, _ = await tokens_for(other_client)
+    assert jwt.get_unverified_header(fresh["access_token"])["kid"] != old_kid
+    # ... but the public half needs no passphrase: the old token still verifies there.
+    assert (await other_client.get("/auth/sessions", headers=bearer(old["access_token"]))).status == 200
