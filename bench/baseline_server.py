@@ -33,6 +33,7 @@ def bare_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/auth/session", session)
     app.router.add_get("/auth/sessions", session)
+    app.router.add_get("/auth/me", session)
     app.router.add_get("/healthz", lambda r: web.Response(text="ok"))
     return app
 

@@ -11,6 +11,7 @@ from app.http.body import parse, read_body
 from app.http.clientinfo import client_info
 from app.http.token_cookies import COOKIE_METHOD, TokenCookies, csrf_for_access_token
 from app.http.token_schemas import MFA_GRANT, IntrospectRequest, RevokeRequest, TokenRequest
+from app.authz.guards import require_authenticated
 from app.authz.principal import UserPrincipal
 from app.tokens.errors import InvalidTokenRequestError, UnsupportedGrantTypeError
 from app.tokens.service import IssuedTokens
@@ -92,6 +93,15 @@ async def introspect(request: web.Request) -> web.Response:
     require_client(request)
     body = parse(IntrospectRequest, await read_body(request, form_ok=True))
     return web.json_response(await request.app[SERVICES].tokens.introspect(body.token), headers=NO_STORE)
+
+
+@routes.get("/auth/me")
+@require_authenticated()
+async def me(request: web.Request) -> web.Response:
+    """Who the credential says the caller is, for any method (a userinfo-like echo: no lookups)."""
+    principal = request[PRINCIPAL]
+    return web.json_response({"id": principal.id, "kind": principal.kind, "roles": list(principal.roles),
+                              "method": principal.method})
 
 
 @routes.get("/.well-known/jwks.json")

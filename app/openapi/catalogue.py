@@ -121,6 +121,8 @@ OPERATIONS: list[Op] = [
        BODY + (401, 403) + THROTTLED, body=IntrospectRequest, form=True, auth=("basic",),
        description="HTTP Basic with an API client's credentials (401 `invalid_client` with a Basic challenge; "
                    "403 `insecure_transport` over plain http)."),
+    Op("GET", "/auth/me", "Who the presented credential names (any method)", "tokens",
+       {200: Reply("The caller", m.Caller)}, SIGNED_IN, auth=ANY_CALLER),
     Op("GET", "/.well-known/jwks.json", "Public keys that verify access tokens", "tokens",
        {200: Reply("JWK set", m.Jwks)}),
 

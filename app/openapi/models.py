@@ -192,3 +192,10 @@ class Jwks(Reply):
     """RFC 7517 key set: each key has kid, alg, use "sig"."""
 
     keys: list[dict[str, Any]]
+
+
+class Caller(Reply):
+    id: str
+    kind: Literal["user", "client"]
+    roles: list[str]
+    method: str = Field(description="session, bearer, token-cookie or basic")

@@ -99,3 +99,18 @@ async def test_token_verifies_with_the_published_key(serve, make_settings):
     claims = jwt.decode(body["access_token"], jwt.PyJWK(jwk).key, algorithms=["EdDSA"],
                         audience=settings.tokens.audience, issuer=settings.tokens.issuer)
     assert claims["sub"] == user_id
+
+
+async def test_me_echoes_the_principal_of_each_method(serve, make_settings):
+    from app.http.appkeys import SERVICES
+    from app.sessions.manager import ClientInfo
+    from tests.integration.tokens.helpers import basic
+
+    client = await serve(token_settings(make_settings, http={"allow_insecure_basic": True}))
+    body, user_id = await tokens_for(client, roles=("reader",))
+    me = await (await client.get("/auth/me", headers=bearer(body["access_token"]))).json()
+    assert me == {"id": user_id, "kind": "user", "roles": ["reader"], "method": "bearer"}
+    created = await client.server.app[SERVICES].clients.create("svc", ("svc-role",), ClientInfo())
+    me = await (await client.get("/auth/me", headers=basic(created.client_id, created.secret))).json()
+    assert me == {"id": created.client_id, "kind": "client", "roles": ["svc-role"], "method": "basic"}
+    assert (await client.get("/auth/me")).status == 401
