@@ -34,9 +34,12 @@ class SecurityHeaders:
     def apply(self, request: web.Request, response: web.StreamResponse) -> None:
         # Runs on every request: plain loops over precomputed pairs, no per-call allocation.
         headers = response.headers
-        for name, value in self._static:
-            if name not in headers:
-                headers[name] = value
+        if "Content-Security-Policy" in headers:  # a handler chose its own policy: keep what it set
+            for name, value in self._static:
+                if name not in headers:
+                    headers[name] = value
+        else:
+            headers.extend(self._static)  # one call instead of six lookups and inserts
         if request.path.startswith(NO_STORE_PREFIXES):
             headers["Cache-Control"] = "no-store"
             if "Pragma" not in headers:
