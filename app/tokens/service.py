@@ -16,6 +16,7 @@ from app.sessions.manager import ClientInfo
 from app.throttle import Attempt, Throttle
 from app.tokens.cache import TokenCache
 from app.tokens.claims import ACCESS_TYP, AccessClaims
+from app.tokens.holders import active_roles
 from app.tokens.errors import InvalidGrantError, InvalidTokenError, MfaRequiredError
 from app.tokens.keyring import KeyRing
 from app.tokens.opaque import (hash_refresh_token, looks_like_refresh_token, new_family_id, new_refresh_token,
@@ -180,19 +181,15 @@ class TokenService:
                 if self.cache is not None:
                     self.cache.on_message(f"u:{rotation.user_id}")
             raise InvalidGrantError()
-        user = await self._active_user(rotation.user_id)
-        if user is None:
+        # Roles are read afresh: a role change reaches token holders at their next refresh.
+        roles = await active_roles(self.sessionmaker.kw["bind"], rotation.user_id)
+        if roles is None:
             await self.store.revoke_family_of(hash_refresh_token(successor), now_s(), Event(
                 "auth.token.revoked", None, {"reason": "account_unavailable", **context}))
             raise InvalidGrantError()
-        access, expires_in = self._sign(key, user.id, user.roles, jti, now, rotation.epoch,
+        access, expires_in = self._sign(key, rotation.user_id, roles, jti, now, rotation.epoch,
                                         auth_time=rotation.auth_time)
-        return IssuedTokens(access, expires_in, successor, rotation.refresh_expires_at, user.id, jti)
-
-    async def _active_user(self, user_id: str) -> UserRecord | None:
-        async with self.sessionmaker() as session:
-            user = await self.users.by_id(session, user_id)
-        return None if user is None or user.disabled else user
+        return IssuedTokens(access, expires_in, successor, rotation.refresh_expires_at, rotation.user_id, jti)
 
     def _sign(self, key, user_id: str, roles: tuple[str, ...], jti: str, now: float, epoch: float,
               *, auth_time: float) -> tuple[str, int]:
