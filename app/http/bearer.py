@@ -36,9 +36,12 @@ def bearer_authenticator(cookies: TokenCookies):
                 return None
             method = COOKIE_METHOD
         claims = await request.app[SERVICES].tokens.verify_access(token)
-        # No email in tokens (no personal data): handlers needing it read the account.
-        return UserPrincipal(id=claims.sub, email="", roles=claims.roles, method=method,
-                             auth_time=claims.auth_time, token_claims=claims.raw,
-                             session_id=token if method == COOKIE_METHOD else None)
+        principal = claims.principal
+        if principal is None or principal.method != method:
+            # No email in tokens (no personal data): handlers needing it read the account.
+            principal = claims.principal = UserPrincipal(
+                id=claims.sub, email="", roles=claims.roles, method=method, auth_time=claims.auth_time,
+                token_claims=claims.raw, session_id=token if method == COOKIE_METHOD else None)
+        return principal
 
     return authenticate

@@ -1,12 +1,12 @@
 """Access-token claims as the service reads them back."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ACCESS_TYP = "at+jwt"  # RFC 9068: access tokens are typed, so no other JWT passes as one
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccessClaims:
     sub: str
     jti: str
@@ -16,6 +16,9 @@ class AccessClaims:
     roles: tuple[str, ...]
     auth_time: float
     raw: dict
+    # The HTTP layer's principal for these claims, built once per verified token (a cache
+    # hit returns this same object, so the principal is reused too).
+    principal: object = field(default=None, compare=False, repr=False)
 
     def introspection(self) -> dict:
         """RFC 7662 reply fields of an active token."""
