@@ -114,3 +114,19 @@ async def test_me_echoes_the_principal_of_each_method(serve, make_settings):
     me = await (await client.get("/auth/me", headers=basic(created.client_id, created.secret))).json()
     assert me == {"id": created.client_id, "kind": "client", "roles": ["svc-role"], "method": "basic"}
     assert (await client.get("/auth/me")).status == 401
+
+
+async def test_authz_check_accepts_a_real_access_token_as_subject(serve, make_settings):
+    client = await serve(token_settings(make_settings))
+    body, user_id = await tokens_for(client, roles=("admin",))
+    check = {"action": "read", "resource": {"type": "post"}}
+    r = await client.post("/authz/check", headers=bearer(body["access_token"]),
+                          json={"subject": {"token": body["access_token"]}, **check})
+    by_id = await client.post("/authz/check", headers=bearer(body["access_token"]),
+                              json={"subject": {"id": user_id}, **check})
+    assert r.status == 200 and by_id.status == 200
+    assert await r.json() == await by_id.json()  # the token resolved to its user
+    forged = body["access_token"].rsplit(".", 1)[0] + ".AAAA"
+    r = await client.post("/authz/check", headers=bearer(body["access_token"]),
+                          json={"subject": {"token": forged}, **check})
+    assert r.status == 422 and (await r.json())["code"] == "invalid_subject_token"
