@@ -22,7 +22,9 @@ async def active_roles(engine: AsyncEngine, user_id: str) -> tuple[str, ...] | N
         return None
     query = (select(User.disabled, UserRole.role_name)
              .outerjoin(UserRole, UserRole.user_id == User.id).where(User.id == uid))
+    # Autocommit: a single read needs no BEGIN/ROLLBACK around it (two round trips fewer).
     async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
         rows = (await conn.execute(query)).all()
     if not rows or rows[0][0]:
         return None
