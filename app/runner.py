@@ -7,6 +7,7 @@ through Redis, so any process can answer any request.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -14,6 +15,7 @@ import signal
 
 from aiohttp import web
 
+from app.http.protocol import ProblemAppRunner
 from app.server import create_app
 from app.settings import Settings
 
@@ -27,11 +29,26 @@ def _install_uvloop() -> None:
         pass
 
 
+async def _serve_until_signalled(app: web.Application, host: str, port: int, reuse_port: bool) -> None:
+    # web.run_app, but through the runner whose connection handler answers parse errors in problem+json.
+    runner = ProblemAppRunner(app, access_log=None, handle_signals=True)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+        if not reuse_port:
+            print(f"serving on http://{host}:{port}", flush=True)
+        await asyncio.Event().wait()  # until SIGINT/SIGTERM (GracefulExit) cancels this
+    finally:
+        await runner.cleanup()
+
+
 def _run_one(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     _install_uvloop()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
-    web.run_app(create_app(settings), host=host, port=port, access_log=None, reuse_port=reuse_port,
-                print=None if reuse_port else print)
+    try:
+        asyncio.run(_serve_until_signalled(create_app(settings), host, port, reuse_port))
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
 
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
