@@ -1,0 +1,92 @@
+"""An in-process cache whose entries a revocation message can drop on every process.
+
+Entries live until a deadline the caller computes, are dropped on pub/sub
+invalidation (``<kind>:<name>`` for one entry, ``u:<user id>`` for all of a
+user's), and are not used at all while the invalidation link is down. A
+generation counter closes the race where a revocation lands between a Redis
+read and the insert. Sessions and access tokens each keep one.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class RevocableCache(Generic[V]):
+    def __init__(self, *, ttl_s: float, max_entries: int, is_trusted: Callable[[], bool],
+                 message_kind: str) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._is_trusted = is_trusted
+        self._message_kind = message_kind
+        # key -> (value, deadline, owner, name)
+        self._entries: OrderedDict[str, tuple[V, float, str, str]] = OrderedDict()
+        self._by_name: dict[str, str] = {}
+        self._by_owner: dict[str, set[str]] = {}
+        self.generation = 0
+
+    def get(self, key: str, now: float) -> V | None:
+        if not self._is_trusted():
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if now >= entry[1]:
+            self._drop(key)
+            return None
+        return entry[0]
+
+    def store(self, key: str, value: V, *, owner: str, name: str, until: float, now: float,
+              generation: int) -> None:
+        """Keep ``value`` until ``until`` (at most ``ttl_s``), if it was read at ``generation``;
+        skipped when any invalidation arrived since (it may have been about this entry)."""
+        if generation != self.generation or not self._is_trusted() or self.ttl_s <= 0:
+            return
+        until = min(until, now + self.ttl_s)
+        if until <= now:
+            return
+        if len(self._entries) >= self.max_entries:
+            oldest, entry = self._entries.popitem(last=False)
+            self._unindex(oldest, entry)
+        self._entries[key] = (value, until, owner, name)
+        self._by_name[name] = key
+        self._by_owner.setdefault(owner, set()).add(key)
+
+    def on_message(self, message: str) -> None:
+        kind, _, name = message.partition(":")
+        if kind == self._message_kind:
+            self.generation += 1
+            key = self._by_name.get(name)
+            if key is not None:
+                self._drop(key)
+        elif kind == "u":
+            self.generation += 1
+            for key in list(self._by_owner.get(name, ())):
+                self._drop(key)
+
+    def reset(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self._by_name.clear()
+        self._by_owner.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._unindex(key, entry)
+
+    def _unindex(self, key: str, entry: tuple[V, float, str, str]) -> None:
+        _, _, owner, name = entry
+        if self._by_name.get(name) == key:
+            del self._by_name[name]
+        bucket = self._by_owner.get(owner)
+        if bucket is not None:
+            bucket.discard(key)
+            if not bucket:
+                del self._by_owner[owner]
