@@ -3,7 +3,7 @@ for an unknown email, a wrong password and a disabled account (and, once
 throttled, a right and a wrong password). None of them may differ."""
 import json
 
-from tests.integration.attacks.timing import argon2_verify_s, interleaved, medians_agree
+from tests.support.timing import argon2_verify_s, interleaved, medians_agree
 from tests.integration.sessions.helpers import pg_fetch
 from tests.support.browser import STRONG_PASSWORD, Browser, new_email
 

@@ -3,7 +3,7 @@ and gives nothing away, refresh tokens are throttled per address, an MFA code is
 once across cookie and token logins, and step-up holds for Bearer callers too."""
 import asyncio
 
-from tests.integration.attacks.timing import medians_agree
+from tests.support.timing import medians_agree
 from tests.integration.mfa.helpers import code_at, enrol
 from tests.integration.sessions.helpers import pg_fetch
 from tests.integration.tokens.helpers import bearer, grant, new_user, refresh, token_settings
