@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess

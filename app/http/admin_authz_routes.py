@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.authz.engine import Subject, view_from
+from app.authz.engine import Subject
 from app.authz.manager import Actor
 from app.authz.models import Policy
 from app.authz.repository import RoleRow

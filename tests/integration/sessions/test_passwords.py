@@ -1,6 +1,5 @@
 """Passwords over HTTP: policy errors, long and Unicode passwords, cheap refusals of
 over-long input, and replies that do not tell whether an account exists."""
-import asyncio
 import statistics
 import time
 
