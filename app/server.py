@@ -9,6 +9,7 @@ from aiohttp import web
 from app.http import auth_routes, health_routes
 from app.http import admin_authz_routes, authz_routes
 from app.http import admin_user_routes
+from app.http import admin_client_routes
 from app.http import mfa_routes, stepup_routes
 from app.http import openapi_routes
 from app.http import token_routes
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(authz_routes.routes)
     app.add_routes(admin_authz_routes.routes)
     app.add_routes(admin_user_routes.routes)
+    app.add_routes(admin_client_routes.routes)
     app.add_routes(mfa_routes.routes)
     app.add_routes(stepup_routes.routes)
     app.add_routes(openapi_routes.routes)

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.authz.errors import UnknownRoleError
+from app.authz.manager import Actor
 from app.authz.principal import ClientPrincipal
-from app.clients.repository import ClientRecord, ClientRepository
+from app.clients.repository import ClientRecord, ClientRepository, ClientSummary
 from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
@@ -36,6 +38,10 @@ CLIENT_ID_PREFIX = "cl_"
 _CLIENT_ID = re.compile(r"cl_[A-Za-z0-9_-]{22}")
 _SECRET_MAX = 256
 _ROLE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+NAME_MAX = 200
+ROLES_MAX = 200
+# Names show up in admin screens, logs and the CLI: no control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InvalidClientError(UnauthenticatedError):
@@ -107,6 +113,28 @@ class VerifiedClients:
         self._entries.clear()
 
 
+def _context(client: ClientInfo, actor: Actor | None) -> dict:
+    """The 'who and from where' part of an event: the administrator when there is one."""
+    return actor.context() if actor is not None else client.context()
+
+
+def _known_id(client_id: str) -> str:
+    """:raises NotFoundError: a string no client can be named by (nothing is looked up)."""
+    if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
+        raise NotFoundError("No such client.")
+    return client_id
+
+
+def _role_names(roles) -> list[str]:
+    """:raises ValidationError: too many or malformed role names."""
+    if len(roles) > ROLES_MAX:
+        raise ValidationError(f"At most {ROLES_MAX} roles.", field="roles")
+    for role in roles:
+        if not isinstance(role, str) or not _ROLE.fullmatch(role):
+            raise ValidationError("Role names are 1-64 letters, digits, and _ . : -", field="roles")
+    return sorted(set(roles))
+
+
 class ClientManager:
     def __init__(self, *, sessionmaker: async_sessionmaker, repository: ClientRepository, hasher: Argon2Hasher,
                  publisher: EventPublisher, relay: OutboxRelay, redis: Redis, channel: str,
@@ -121,47 +149,101 @@ class ClientManager:
         self.throttle = throttle
         self.verified = verified
 
-    async def create(self, name: str, roles: tuple[str, ...], client: ClientInfo) -> NewClient:
-        """:raises ValidationError: empty name or malformed role names."""
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise ValidationError("A client needs a name of 1 to 200 characters.", field="name")
-        for role in roles:
-            if not _ROLE.fullmatch(role):
-                raise ValidationError(f"Malformed role name {role!r}.", field="role")
+    async def create(self, name: str, roles: tuple[str, ...], client: ClientInfo, *, actor: Actor | None = None,
+                     create_missing_roles: bool = True) -> NewClient:
+        """A new client; its secret is in the result and nowhere else.
+
+        The CLI creates roles it names that do not exist yet (``create_missing_roles``); the
+        admin API refuses them instead.
+
+        :raises ValidationError: empty, too long or control-character name; malformed role names.
+        :raises UnknownRoleError: a role does not exist (only without ``create_missing_roles``).
+        """
+        name = name.strip() if isinstance(name, str) else ""
+        if not name or len(name) > NAME_MAX or _CONTROL.search(name):
+            raise ValidationError(f"A client needs a name of 1 to {NAME_MAX} printable characters.", field="name")
+        roles = tuple(_role_names(roles))
         client_id, secret = new_client_id(), secrets.token_urlsafe(32)
         secret_hash = await self.hasher.hash(secret)
         async with self.sessionmaker() as session, session.begin():
+            if not create_missing_roles:
+                await self._require_roles(session, roles)
             await self.repository.insert(session, client_id=client_id, name=name, secret_hash=secret_hash,
                                          roles=roles)
             event = Event("auth.client.created", None, {"client_id": client_id, "name": name, "roles": list(roles),
-                                                        **client.context()})
+                                                        **_context(client, actor)})
             outbox.stage(session, self.publisher, event)
         await self.relay.relay([event.id])
         return NewClient(client_id, secret, name, roles)
 
-    async def rotate_secret(self, client_id: str, client: ClientInfo) -> str:
+    async def rotate_secret(self, client_id: str, client: ClientInfo, *, actor: Actor | None = None) -> str:
         """A new secret (returned once); the old one stops working on every process at once.
 
         :raises NotFoundError: no such client."""
+        _known_id(client_id)
         secret = secrets.token_urlsafe(32)
         secret_hash = await self.hasher.hash(secret)
         async with self.sessionmaker() as session, session.begin():
             if not await self.repository.set_secret_hash(session, client_id, secret_hash):
                 raise NotFoundError("No such client.")
-            event = Event("auth.client.secret_rotated", None, {"client_id": client_id, **client.context()})
+            event = Event("auth.client.secret_rotated", None, {"client_id": client_id, **_context(client, actor)})
             outbox.stage(session, self.publisher, event)
         await self._changed(client_id, event)
         return secret
 
-    async def delete(self, client_id: str, client: ClientInfo) -> None:
+    async def delete(self, client_id: str, client: ClientInfo, *, actor: Actor | None = None) -> None:
         """:raises NotFoundError: no such client."""
+        _known_id(client_id)
         async with self.sessionmaker() as session, session.begin():
             if not await self.repository.delete(session, client_id):
                 raise NotFoundError("No such client.")
-            event = Event("auth.client.deleted", None, {"client_id": client_id, **client.context()})
+            event = Event("auth.client.deleted", None, {"client_id": client_id, **_context(client, actor)})
             outbox.stage(session, self.publisher, event)
         await self._changed(client_id, event)
+
+    async def list_clients(self) -> list[ClientSummary]:
+        async with self.sessionmaker() as session:
+            return await self.repository.summaries(session)
+
+    async def get(self, client_id: str) -> ClientSummary:
+        """:raises NotFoundError: no such client."""
+        async with self.sessionmaker() as session:
+            found = await self.repository.summaries(session, _known_id(client_id))
+        if not found:
+            raise NotFoundError("No such client.")
+        return found[0]
+
+    async def set_roles(self, client_id: str, roles: list[str], client: ClientInfo, *,
+                        actor: Actor | None = None) -> ClientSummary:
+        """Replace the client's roles; its next request on any process carries the new ones
+        (the verified-credential memory, which holds the roles, is dropped everywhere).
+
+        :raises NotFoundError: no such client. :raises UnknownRoleError: a role does not exist.
+        :raises ValidationError: malformed role names.
+        """
+        _known_id(client_id)
+        wanted = _role_names(roles)
+        async with self.sessionmaker() as session, session.begin():
+            await self._require_roles(session, wanted)
+            changed = await self.repository.set_roles(session, client_id, wanted)
+            if changed is None:
+                raise NotFoundError("No such client.")
+            before, after = changed
+            event = None
+            if before != after:
+                event = Event("auth.client.roles_changed", None, {
+                    "client_id": client_id, "granted": sorted(set(after) - set(before)),
+                    "revoked": sorted(set(before) - set(after)), "roles": list(after), **_context(client, actor)})
+                outbox.stage(session, self.publisher, event)
+            summary = (await self.repository.summaries(session, client_id))[0]
+        if event is not None:
+            await self._changed(client_id, event)
+        return summary
+
+    async def _require_roles(self, session, roles) -> None:
+        missing = set(roles) - await self.repository.lock_existing_roles(session, list(roles))
+        if missing:
+            raise UnknownRoleError(f"No such role: {', '.join(sorted(missing))}.", roles=sorted(missing))
 
     async def _changed(self, client_id: str, event: Event) -> None:
         await self.relay.relay([event.id])

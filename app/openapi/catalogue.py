@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from app.http.admin_authz_routes import OneRole, ParentsBody, PermissionsBody, PolicyCreate, RoleCreate, RolesBody
+from app.http.admin_client_routes import ClientCreate, ClientRoles
 from app.http.authz_routes import CheckRequest
 from app.http.mfa_schemas import MfaCode, MfaDisable, MfaLogin, Reauthentication
 from app.http.schemas import Credentials, PasswordChange
@@ -182,5 +183,22 @@ OPERATIONS: list[Op] = [
     Op("POST", "/admin/users/{id}/disable", "Disable a user (and log them out)", "admin",
        {202: Reply("Disabled; fan-out queued", m.TaskAccepted)}, SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
     Op("POST", "/admin/users/{id}/enable", "Enable a user again", "admin", {204: NO_CONTENT},
+       SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
+    Op("GET", "/admin/clients", "List API clients (never their secrets)", "admin",
+       {200: Reply("API clients", m.ApiClientList)}, SIGNED_IN + STEP_UP + (403,), auth=ANY_CALLER),
+    Op("POST", "/admin/clients", "Create an API client", "admin",
+       {201: Reply("Created; the secret is shown this once", m.ApiClientCreated)},
+       BODY + SIGNED_IN + STEP_UP + (403,), body=ClientCreate, auth=ANY_CALLER,
+       description="422 `unknown_role` for a role that does not exist. Without the admin role, only roles "
+                   "the caller holds may be granted (403)."),
+    Op("GET", "/admin/clients/{client_id}", "An API client", "admin", {200: Reply("API client", m.ApiClient)},
+       SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
+    Op("POST", "/admin/clients/{client_id}/secret", "Rotate an API client's secret", "admin",
+       {200: Reply("The new secret, shown this once; the old one is refused everywhere", m.ApiClientSecret)},
+       SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
+    Op("PUT", "/admin/clients/{client_id}/roles", "Set an API client's roles", "admin",
+       {200: Reply("API client", m.ApiClient)}, BODY + SIGNED_IN + STEP_UP + (403, 404), body=ClientRoles,
+       auth=ANY_CALLER, description="Holds from the client's next request, on every web process."),
+    Op("DELETE", "/admin/clients/{client_id}", "Delete an API client", "admin", {204: NO_CONTENT},
        SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
 ]

@@ -25,7 +25,7 @@ PROBLEM_CODES = {
     409: "conflict, mfa_already_enabled, mfa_not_enabled, mfa_setup_not_started",
     413: "payload_too_large",
     415: "unsupported_media_type",
-    422: "invalid_request, weak_password",
+    422: "invalid_request, weak_password, unknown_role",
     429: "too_many_attempts",
     503: "service_unavailable, mfa_not_configured",
 }

@@ -137,6 +137,31 @@ class PolicyList(Reply):
     policies: list[PolicyReply]
 
 
+class ApiClient(Reply):
+    client_id: str
+    name: str
+    roles: list[str]
+    disabled: bool
+    created_at: str
+    secret_rotated_at: str
+
+
+class ApiClientList(Reply):
+    clients: list[ApiClient]
+
+
+class ApiClientCreated(Reply):
+    client_id: str
+    name: str
+    roles: list[str]
+    client_secret: str = Field(description="shown once; only its argon2id hash is kept")
+
+
+class ApiClientSecret(Reply):
+    client_id: str
+    client_secret: str = Field(description="shown once; the previous secret stops working at once")
+
+
 class TaskAccepted(Reply):
     task_id: str
 

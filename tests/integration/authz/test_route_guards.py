@@ -82,3 +82,30 @@ async def test_user_lifecycle_routes_are_in_the_guarded_table(client):
     assert (await helpdesk.request("POST", f"/admin/users/{victim_id}/disable")).status == 403
     # users:logout lets the helpdesk force a logout (queued; no worker runs in this test).
     assert (await helpdesk.request("POST", f"/admin/users/{victim_id}/logout")).status == 202
+
+
+async def test_api_client_routes_are_in_the_guarded_table(client):
+    """/admin/clients (issue 4's admin side) names clients:read or clients:write on every route,
+    and each refuses anonymous callers (401) and plain members (403) before its handler runs."""
+    from app.authz.guards import GUARD_ATTR
+
+    expected = {("GET", "/admin/clients"): "clients:read",
+                ("POST", "/admin/clients"): "clients:write",
+                ("GET", "/admin/clients/{client_id}"): "clients:read",
+                ("POST", "/admin/clients/{client_id}/secret"): "clients:write",
+                ("PUT", "/admin/clients/{client_id}/roles"): "clients:write",
+                ("DELETE", "/admin/clients/{client_id}"): "clients:write"}
+    table = {}
+    for route in client.server.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if path.startswith("/admin/clients") and route.method != "HEAD":
+            table[(route.method, path)] = getattr(route.handler, GUARD_ATTR, None)
+    assert set(table) == set(expected)
+    for key, permission in expected.items():
+        assert table[key] is not None and table[key].permission == permission, key
+    member, _ = await user(client, "plain-member")
+    for method, path in expected:
+        concrete = path.replace("{client_id}", "cl_" + "A" * 22)
+        assert (await client.request(method, concrete, json={})).status == 401, (method, path)
+        denied = await member.request(method, concrete, json={})
+        assert denied.status == 403 and (await denied.json())["code"] == "forbidden", (method, path)
