@@ -10,15 +10,13 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.authz.engine import Subject
-from app.authz.manager import Actor
 from app.authz.models import Policy
 from app.authz.repository import RoleRow
 from app.authz.guards import require_permission
 from app.clock import rfc3339
+from app.http.admin import actor_of, ensure_may_grant
 from app.http.appkeys import SERVICES
-from app.http.authn import principal_of
 from app.http.body import read_model
-from app.http.clientinfo import client_info
 
 routes = web.RouteTableDef()
 
@@ -61,12 +59,6 @@ class PolicyCreate(_Model):
     description: str = Field(default="", max_length=1000)
 
 
-def _actor(request: web.Request) -> Actor:
-    principal = principal_of(request)
-    info = client_info(request)
-    return Actor(kind=principal.kind, id=principal.id, ip=info.ip, user_agent=info.user_agent)
-
-
 def _admin(request: web.Request):
     return request.app[SERVICES].authz_admin
 
@@ -95,7 +87,7 @@ async def create_role(request: web.Request) -> web.Response:
     body = await read_model(request, RoleCreate)
     role = await _admin(request).create_role(body.name, description=body.description,
                                              permissions=body.permissions, parents=body.parents,
-                                             actor=_actor(request))
+                                             actor=actor_of(request))
     return web.json_response(role_json(role), status=201)
 
 
@@ -111,7 +103,7 @@ async def get_role(request: web.Request) -> web.Response:
 @routes.delete("/admin/roles/{name}")
 @require_permission("roles:write")
 async def delete_role(request: web.Request) -> web.Response:
-    await _admin(request).delete_role(request.match_info["name"], _actor(request))
+    await _admin(request).delete_role(request.match_info["name"], actor_of(request))
     return web.Response(status=204)
 
 
@@ -119,7 +111,7 @@ async def delete_role(request: web.Request) -> web.Response:
 @require_permission("roles:write")
 async def set_permissions(request: web.Request) -> web.Response:
     body = await read_model(request, PermissionsBody)
-    role = await _admin(request).set_permissions(request.match_info["name"], body.permissions, _actor(request))
+    role = await _admin(request).set_permissions(request.match_info["name"], body.permissions, actor_of(request))
     return web.json_response(role_json(role))
 
 
@@ -127,7 +119,7 @@ async def set_permissions(request: web.Request) -> web.Response:
 @require_permission("roles:write")
 async def set_parents(request: web.Request) -> web.Response:
     body = await read_model(request, ParentsBody)
-    role = await _admin(request).set_parents(request.match_info["name"], body.parents, _actor(request))
+    role = await _admin(request).set_parents(request.match_info["name"], body.parents, actor_of(request))
     return web.json_response(role_json(role))
 
 
@@ -149,7 +141,9 @@ async def get_user_roles(request: web.Request) -> web.Response:
 async def put_user_roles(request: web.Request) -> web.Response:
     body = await read_model(request, RolesBody)
     user_id = request.match_info["id"]
-    roles = await _admin(request).set_user_roles(user_id, body.roles, _actor(request))
+    current = await _admin(request).user_roles(user_id)
+    await ensure_may_grant(request, set(body.roles) ^ set(current))
+    roles = await _admin(request).set_user_roles(user_id, body.roles, actor_of(request))
     return await _user_roles_reply(request, user_id, roles)
 
 
@@ -158,15 +152,17 @@ async def put_user_roles(request: web.Request) -> web.Response:
 async def add_user_role(request: web.Request) -> web.Response:
     body = await read_model(request, OneRole)
     user_id = request.match_info["id"]
-    roles = await _admin(request).set_user_roles(user_id, [body.role], _actor(request), mode="add")
+    await ensure_may_grant(request, [body.role])
+    roles = await _admin(request).set_user_roles(user_id, [body.role], actor_of(request), mode="add")
     return await _user_roles_reply(request, user_id, roles)
 
 
 @routes.delete("/admin/users/{id}/roles/{role}")
 @require_permission("user_roles:write")
 async def remove_user_role(request: web.Request) -> web.Response:
+    await ensure_may_grant(request, [request.match_info["role"]])
     await _admin(request).set_user_roles(request.match_info["id"], [request.match_info["role"]],
-                                         _actor(request), mode="remove")
+                                         actor_of(request), mode="remove")
     return web.Response(status=204)
 
 
@@ -185,7 +181,7 @@ async def create_policy(request: web.Request) -> web.Response:
     policy = await _admin(request).create_policy(
         effect=body.effect, action=body.action, subject_type=body.subject_type, conditions=body.conditions,
         fields=body.fields, role=body.role, user_id=body.user_id, description=body.description,
-        actor=_actor(request))
+        actor=actor_of(request))
     return web.json_response(policy_json(policy), status=201)
 
 
@@ -198,5 +194,5 @@ async def get_policy(request: web.Request) -> web.Response:
 @routes.delete("/admin/policies/{id}")
 @require_permission("policies:write")
 async def delete_policy(request: web.Request) -> web.Response:
-    await _admin(request).delete_policy(request.match_info["id"], _actor(request))
+    await _admin(request).delete_policy(request.match_info["id"], actor_of(request))
     return web.Response(status=204)

@@ -15,14 +15,12 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.authz.guards import ADMIN_ROLE, effective, require_permission
-from app.authz.manager import Actor
+from app.authz.guards import require_permission
 from app.clients.manager import NAME_MAX, ROLES_MAX
 from app.clients.repository import ClientSummary
 from app.clock import rfc3339
-from app.errors import ForbiddenError
+from app.http.admin import actor_of, ensure_may_grant
 from app.http.appkeys import SERVICES
-from app.http.authn import principal_of
 from app.http.body import read_model
 from app.http.clientinfo import client_info
 
@@ -48,25 +46,8 @@ def client_json(c: ClientSummary) -> dict:
             "secret_rotated_at": rfc3339(c.secret_rotated_at.timestamp())}
 
 
-def _actor(request: web.Request) -> Actor:
-    principal = principal_of(request)
-    info = client_info(request)
-    return Actor(kind=principal.kind, id=principal.id, ip=info.ip, user_agent=info.user_agent)
-
-
 def _clients(request: web.Request):
     return request.app[SERVICES].clients
-
-
-async def _ensure_may_grant(request: web.Request, roles) -> None:
-    """:raises ForbiddenError: a non-admin caller granting a role it does not hold."""
-    held, _ = await effective(request, principal_of(request))
-    if ADMIN_ROLE in held:
-        return
-    beyond = sorted(set(roles) - held)
-    if beyond:
-        raise ForbiddenError("You may only grant roles you hold yourself: " + ", ".join(beyond) + ".",
-                             roles=beyond)
 
 
 @routes.get("/admin/clients")
@@ -79,8 +60,8 @@ async def list_clients(request: web.Request) -> web.Response:
 @require_permission("clients:write")
 async def create_client(request: web.Request) -> web.Response:
     body = await read_model(request, ClientCreate)
-    await _ensure_may_grant(request, body.roles)
-    actor = _actor(request)
+    await ensure_may_grant(request, body.roles)
+    actor = actor_of(request)
     created = await _clients(request).create(body.name, tuple(body.roles), client_info(request), actor=actor,
                                              create_missing_roles=False)
     return web.json_response({"client_id": created.client_id, "name": created.name, "roles": list(created.roles),
@@ -98,7 +79,7 @@ async def get_client(request: web.Request) -> web.Response:
 @require_permission("clients:write")
 async def rotate_secret(request: web.Request) -> web.Response:
     client_id = request.match_info["client_id"]
-    secret = await _clients(request).rotate_secret(client_id, client_info(request), actor=_actor(request))
+    secret = await _clients(request).rotate_secret(client_id, client_info(request), actor=actor_of(request))
     return web.json_response({"client_id": client_id, "client_secret": secret},
                              headers={"Cache-Control": "no-store"})
 
@@ -109,13 +90,13 @@ async def set_roles(request: web.Request) -> web.Response:
     body = await read_model(request, ClientRoles)
     clients = _clients(request)
     current = await clients.get(request.match_info["client_id"])
-    await _ensure_may_grant(request, set(body.roles) - set(current.roles))
-    updated = await clients.set_roles(current.client_id, body.roles, client_info(request), actor=_actor(request))
+    await ensure_may_grant(request, set(body.roles) - set(current.roles))
+    updated = await clients.set_roles(current.client_id, body.roles, client_info(request), actor=actor_of(request))
     return web.json_response(client_json(updated))
 
 
 @routes.delete("/admin/clients/{client_id}")
 @require_permission("clients:write")
 async def delete_client(request: web.Request) -> web.Response:
-    await _clients(request).delete(request.match_info["client_id"], client_info(request), actor=_actor(request))
+    await _clients(request).delete(request.match_info["client_id"], client_info(request), actor=actor_of(request))
     return web.Response(status=204)

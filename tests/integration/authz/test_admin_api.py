@@ -126,3 +126,31 @@ async def test_role_change_bumps_version_and_drops_caches(client, settings, redi
     after = await redis.get(f"{settings.redis.key_prefix}:authz:version")
     assert int(after) == int(before or 0) + 1
     assert services.authz._snapshot is None or services.authz._snapshot.version == after
+
+
+async def test_user_role_administrators_cannot_grant_or_take_what_they_do_not_hold(client):
+    admin, _ = await user(client, "admin")
+    stem = uuid.uuid4().hex[:8]
+    helper_role, other_role = f"role-admins-{stem}", f"other-{stem}"
+    for name, permissions in ((helper_role, ["user_roles:read", "user_roles:write"]), (other_role, [])):
+        r = await admin.request("POST", "/admin/roles", json={"name": name, "permissions": permissions})
+        assert r.status == 201, await r.text()
+    delegate, delegate_id = await user(client, helper_role)
+    _, target_id = await user(client, other_role)
+
+    # Escalation: granting itself (or anyone) admin, or a role it lacks, is refused and changes nothing.
+    for method, path, body in (("POST", f"/admin/users/{delegate_id}/roles", {"role": "admin"}),
+                               ("PUT", f"/admin/users/{target_id}/roles", {"roles": ["admin", other_role]}),
+                               ("DELETE", f"/admin/users/{target_id}/roles/{other_role}", None),
+                               ("PUT", f"/admin/users/{target_id}/roles", {"roles": []})):
+        r = await delegate.request(method, path, json=body)
+        assert r.status == 403 and (await r.json())["code"] == "forbidden", (method, path, await r.text())
+    roles = (await (await admin.request("GET", f"/admin/users/{target_id}/roles")).json())["roles"]
+    assert roles == [other_role]
+    assert "admin" not in (await (await admin.request("GET", f"/admin/users/{delegate_id}/roles")).json())["roles"]
+
+    # What it holds, it may hand on; an admin may do anything.
+    r = await delegate.request("POST", f"/admin/users/{target_id}/roles", json={"role": helper_role})
+    assert r.status == 200 and helper_role in (await r.json())["roles"]
+    r = await admin.request("PUT", f"/admin/users/{target_id}/roles", json={"roles": ["admin"]})
+    assert r.status == 200 and (await r.json())["roles"] == ["admin"]

@@ -1,0 +1,34 @@
+"""What the /admin route modules share: who is acting, and what they may hand out."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from app.authz.guards import ADMIN_ROLE, effective
+from app.authz.manager import Actor
+from app.errors import ForbiddenError
+from app.http.authn import principal_of
+from app.http.clientinfo import client_info
+
+
+def actor_of(request: web.Request) -> Actor:
+    """The caller, as recorded in the events an admin change emits."""
+    principal = principal_of(request)
+    info = client_info(request)
+    return Actor(kind=principal.kind, id=principal.id, ip=info.ip, user_agent=info.user_agent)
+
+
+async def ensure_may_grant(request: web.Request, roles: Iterable[str]) -> None:
+    """A permission to administer roles is not a way to gain more: a caller without
+    the admin role may only grant or take away roles it holds itself (inherited included).
+
+    :raises ForbiddenError: names the roles beyond the caller's own.
+    """
+    held, _ = await effective(request, principal_of(request))
+    if ADMIN_ROLE in held:
+        return
+    beyond = sorted(set(roles) - held)
+    if beyond:
+        raise ForbiddenError("You may only grant roles you hold yourself: " + ", ".join(beyond) + ".",
+                             roles=beyond)
