@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Role, User, UserRole
@@ -28,15 +28,26 @@ class UserRepository:
     """Reads and writes users inside a caller's transaction."""
 
     async def by_email(self, session: AsyncSession, email: str) -> UserRecord | None:
-        user = await session.scalar(select(User).where(User.email == fold_email(email)))
-        return await self._record(session, user)
+        return await self._one(session, User.email == fold_email(email))
 
     async def by_id(self, session: AsyncSession, user_id: str) -> UserRecord | None:
         try:
             uid = uuid.UUID(user_id)
         except ValueError:
             return None
-        return await self._record(session, await session.get(User, uid))
+        return await self._one(session, User.id == uid)
+
+    async def _one(self, session: AsyncSession, where) -> UserRecord | None:
+        # The user and their roles in one round trip (every login reads this).
+        roles = func.array_remove(func.array_agg(aggregate_order_by(UserRole.role_name, UserRole.role_name)), None)
+        row = (await session.execute(
+            select(User.id, User.email, User.password_hash, User.disabled, roles)
+            .outerjoin(UserRole, UserRole.user_id == User.id).where(where).group_by(User.id))).first()
+        if row is None:
+            return None
+        uid, email, password_hash, disabled, role_names = row
+        return UserRecord(id=str(uid), email=email, password_hash=password_hash, disabled=disabled,
+                          roles=tuple(role_names or ()))
 
     async def insert(self, session: AsyncSession, email: str, password_hash: str) -> str | None:
         """Insert a user; returns None, changing nothing, when the email is taken."""
@@ -77,9 +88,3 @@ class UserRepository:
         rows = await session.scalars(
             select(UserRole.role_name).where(UserRole.user_id == user_id).order_by(UserRole.role_name))
         return tuple(rows)
-
-    async def _record(self, session: AsyncSession, user: User | None) -> UserRecord | None:
-        if user is None:
-            return None
-        return UserRecord(id=str(user.id), email=user.email, password_hash=user.password_hash,
-                          disabled=user.disabled, roles=await self.roles_of(session, user.id))

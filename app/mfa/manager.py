@@ -150,6 +150,7 @@ class MfaManager:
 
     async def enabled(self, user_id: str) -> bool:
         async with self.sessionmaker() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})  # one read, no BEGIN
             return await self.repo.enabled(session, user_id)
 
     async def challenge(self, user: UserRecord, client: ClientInfo) -> MfaPending:
