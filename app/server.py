@@ -13,7 +13,7 @@ from app.http import admin_client_routes
 from app.http import mfa_routes, stepup_routes
 from app.http import openapi_routes
 from app.http import token_routes
-from app.http.basic import basic_authenticator, strip_cookies_for_basic
+from app.http.basic import basic_authenticator
 from app.http.bearer import bearer_authenticator
 from app.http.token_cookies import TokenCookies
 from app.http.appkeys import AUTHENTICATORS, SERVICES, SESSION_REPLIES, SETTINGS
@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[AUTHENTICATORS] = [bearer_authenticator(TokenCookies(settings.tokens)),
                            cookie_authenticator(CookieTransport(settings.cookie)),
                            basic_authenticator()]
-    app.on_response_prepare.append(strip_cookies_for_basic)
     app.cleanup_ctx.append(_services_ctx(app))
     app.add_routes(health_routes.routes)
     app.add_routes(metrics.routes)

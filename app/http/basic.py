@@ -80,8 +80,8 @@ def require_client(request: web.Request) -> ClientPrincipal:
                              "This route needs HTTP Basic credentials of an API client.")
 
 
-async def strip_cookies_for_basic(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: a Basic-authenticated exchange never sets a cookie."""
+def strip_cookies_for_basic(request: web.Request, response: web.StreamResponse) -> None:
+    """A Basic-authenticated exchange never sets a cookie (a pipeline stage, run on every reply)."""
     if request.get(BASIC_ATTEMPTED):
         response.cookies.clear()
         if "Set-Cookie" in response.headers:

@@ -4,8 +4,8 @@ Each stage lives in the module of its concern; running them from one middleware
 instead of a stack of five saves a handler wrapper and an await per stage, which
 is a measurable share of a cached session check (see bench/REPORT.md).
 Order: authenticate (who), CSRF (is it really them), guard (may they), the
-handler; then errors become problem+json, and every reply gets the security
-headers and is counted.
+handler; then errors become problem+json, a Basic exchange loses any cookie, and
+every reply gets the security headers and is counted.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aiohttp import web
 
 from app.authz.guards import check_guard
 from app.http.authn import authenticate
+from app.http.basic import strip_cookies_for_basic
 from app.http.csrf import check_csrf
 from app.http.errors import problem_for
 from app.http.headers import add_security_headers, cors_preflight
@@ -36,6 +37,7 @@ async def request_pipeline(request: web.Request, handler) -> web.StreamResponse:
             response = await handler(request)
     except Exception as exc:  # CancelledError (a client gone) is a BaseException and passes
         response = problem_for(request, exc)
+    strip_cookies_for_basic(request, response)
     add_security_headers(request, response)
     observe(request, response, started)
     return response
