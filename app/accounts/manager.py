@@ -121,7 +121,7 @@ class AccountManager:
         :raises InvalidCredentialsError: see ``check_credentials``.
         """
         user = await self.check_credentials(email, password, client, device=device)
-        if self.mfa is not None and await self.mfa.enabled(user.id):
+        if self.mfa is not None and user.mfa_enabled:
             return user, await self.mfa.challenge(user, client)
         return user, await self._start(user, client, previous, method="password")
 
@@ -189,7 +189,7 @@ class AccountManager:
         """
         user = await self.active_user(user_id)
         await self.confirm_password(user, password, client)
-        if self.mfa is not None and await self.mfa.enabled(user.id):
+        if self.mfa is not None and user.mfa_enabled:
             if not code:
                 from app.mfa.errors import InvalidMfaCodeError
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Role, User, UserRole
+from app.mfa.models import TotpCredential
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,7 @@ class UserRecord:
     password_hash: str
     disabled: bool
     roles: tuple[str, ...]
+    mfa_enabled: bool = False  # a confirmed second factor: login then needs a code
 
 
 def fold_email(email: str) -> str:
@@ -38,16 +40,17 @@ class UserRepository:
         return await self._one(session, User.id == uid)
 
     async def _one(self, session: AsyncSession, where) -> UserRecord | None:
-        # The user and their roles in one round trip (every login reads this).
+        # The user, their roles and whether a second factor is on, in one round trip (every login reads this).
         roles = func.array_remove(func.array_agg(aggregate_order_by(UserRole.role_name, UserRole.role_name)), None)
+        mfa = exists().where(TotpCredential.user_id == User.id, TotpCredential.confirmed_at.is_not(None))
         row = (await session.execute(
-            select(User.id, User.email, User.password_hash, User.disabled, roles)
+            select(User.id, User.email, User.password_hash, User.disabled, roles, mfa.label("mfa"))
             .outerjoin(UserRole, UserRole.user_id == User.id).where(where).group_by(User.id))).first()
         if row is None:
             return None
-        uid, email, password_hash, disabled, role_names = row
+        uid, email, password_hash, disabled, role_names, mfa_enabled = row
         return UserRecord(id=str(uid), email=email, password_hash=password_hash, disabled=disabled,
-                          roles=tuple(role_names or ()))
+                          roles=tuple(role_names or ()), mfa_enabled=bool(mfa_enabled))
 
     async def insert(self, session: AsyncSession, email: str, password_hash: str) -> str | None:
         """Insert a user; returns None, changing nothing, when the email is taken."""

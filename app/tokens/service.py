@@ -90,7 +90,7 @@ class TokenService:
         except InvalidCredentialsError as e:
             raise InvalidGrantError("The username or password is not correct.") from e
         mfa = getattr(self.accounts, "mfa", None)
-        if mfa is not None and await mfa.enabled(user.id):
+        if mfa is not None and user.mfa_enabled:
             pending = await mfa.challenge(user, client)
             raise MfaRequiredError(mfa_token=pending.mfa_token, expires_in=pending.expires_in)
         return await self._new_family(user, client, "password", method="password")
