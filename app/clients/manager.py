@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from app.clients.repository import ClientRecord, ClientRepository, ClientSummary
 from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
+from app.events.revocable_cache import RevocableCache
 from app.errors import NotFoundError, UnauthenticatedError, ValidationError
 from app.events.envelope import Event
 from app.events.publisher import EventPublisher
@@ -71,46 +71,22 @@ def credential_digest(client_id: str, secret: str) -> bytes:
     return hashlib.sha256(f"{len(client_id)}:{client_id}:{secret}".encode()).digest()
 
 
-class VerifiedClients:
+class VerifiedClients(RevocableCache[ClientPrincipal]):
     """Credential digests verified recently (see module docstring)."""
 
     def __init__(self, *, ttl_s: float, max_entries: int, is_trusted: Callable[[], bool]) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._is_trusted = is_trusted
-        self._entries: OrderedDict[bytes, tuple[ClientPrincipal, float]] = OrderedDict()
-        self.generation = 0
-
-    def get(self, digest: bytes, now: float) -> ClientPrincipal | None:
-        if not self._is_trusted():
-            return None
-        entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        if now >= entry[1]:
-            self._entries.pop(digest, None)
-            return None
-        return entry[0]
+        super().__init__(ttl_s=ttl_s, max_entries=max_entries, is_trusted=is_trusted, message_kind=None,
+                         owner_kind="c")
 
     def put(self, digest: bytes, principal: ClientPrincipal, now: float, generation: int) -> None:
-        if generation != self.generation or not self._is_trusted() or self.ttl_s <= 0:
-            return
-        if len(self._entries) >= self.max_entries:
-            self._entries.popitem(last=False)
-        self._entries[digest] = (principal, now + self.ttl_s)
+        self.store(digest, principal, owner=principal.id, name=digest.hex(), until=now + self.ttl_s, now=now,
+                   generation=generation)
 
     def on_message(self, message: str) -> None:
-        kind, _, client_id = message.partition(":")
-        if kind == "c" or message.startswith("authz:"):
-            # Client changed, or roles/policies changed (role names may have gone).
-            self.generation += 1
-            for digest, (principal, _) in list(self._entries.items()):
-                if kind != "c" or principal.id == client_id:
-                    self._entries.pop(digest, None)
-
-    def reset(self) -> None:
-        self.generation += 1
-        self._entries.clear()
+        if message.startswith("authz:"):
+            self.reset()  # roles or policies changed: role names a client holds may have gone
+        else:
+            super().on_message(message)
 
 
 def _context(client: ClientInfo, actor: Actor | None) -> dict:

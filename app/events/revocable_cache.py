@@ -1,15 +1,16 @@
 """An in-process cache whose entries a revocation message can drop on every process.
 
 Entries live until a deadline the caller computes, are dropped on pub/sub
-invalidation (``<kind>:<name>`` for one entry, ``u:<user id>`` for all of a
-user's), and are not used at all while the invalidation link is down. A
-generation counter closes the race where a revocation lands between a Redis
-read and the insert. Sessions and access tokens each keep one.
+invalidation (``<kind>:<name>`` for one entry, ``<owner kind>:<owner>`` — by
+default ``u:<user id>`` — for all of an owner's), and are not used at all while
+the invalidation link is down. A generation counter closes the race where a
+revocation lands between a Redis read and the insert. Sessions, access tokens
+and verified API-client credentials each keep one.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -17,18 +18,19 @@ V = TypeVar("V")
 
 class RevocableCache(Generic[V]):
     def __init__(self, *, ttl_s: float, max_entries: int, is_trusted: Callable[[], bool],
-                 message_kind: str) -> None:
+                 message_kind: str | None, owner_kind: str = "u") -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._is_trusted = is_trusted
         self._message_kind = message_kind
+        self._owner_kind = owner_kind
         # key -> (value, deadline, owner, name)
-        self._entries: OrderedDict[str, tuple[V, float, str, str]] = OrderedDict()
-        self._by_name: dict[str, str] = {}
-        self._by_owner: dict[str, set[str]] = {}
+        self._entries: OrderedDict[Hashable, tuple[V, float, str, str]] = OrderedDict()
+        self._by_name: dict[str, Hashable] = {}
+        self._by_owner: dict[str, set[Hashable]] = {}
         self.generation = 0
 
-    def get(self, key: str, now: float) -> V | None:
+    def get(self, key: Hashable, now: float) -> V | None:
         if not self._is_trusted():
             return None
         entry = self._entries.get(key)
@@ -39,7 +41,7 @@ class RevocableCache(Generic[V]):
             return None
         return entry[0]
 
-    def store(self, key: str, value: V, *, owner: str, name: str, until: float, now: float,
+    def store(self, key: Hashable, value: V, *, owner: str, name: str, until: float, now: float,
               generation: int) -> None:
         """Keep ``value`` until ``until`` (at most ``ttl_s``), if it was read at ``generation``;
         skipped when any invalidation arrived since (it may have been about this entry)."""
@@ -62,7 +64,7 @@ class RevocableCache(Generic[V]):
             key = self._by_name.get(name)
             if key is not None:
                 self._drop(key)
-        elif kind == "u":
+        elif kind == self._owner_kind:
             self.generation += 1
             for key in list(self._by_owner.get(name, ())):
                 self._drop(key)
@@ -76,12 +78,12 @@ class RevocableCache(Generic[V]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _drop(self, key: str) -> None:
+    def _drop(self, key: Hashable) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._unindex(key, entry)
 
-    def _unindex(self, key: str, entry: tuple[V, float, str, str]) -> None:
+    def _unindex(self, key: Hashable, entry: tuple[V, float, str, str]) -> None:
         _, _, owner, name = entry
         if self._by_name.get(name) == key:
             del self._by_name[name]
