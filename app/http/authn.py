@@ -46,6 +46,16 @@ def cookie_authenticator(transport: CookieTransport):
     return authenticate
 
 
+def authorization_value(request: web.Request, scheme: str) -> str | None:
+    """The credentials of an ``Authorization: <scheme> <credentials>`` header (scheme
+    matched case-insensitively), stripped; None for no header or another scheme."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    found, _, value = header.partition(" ")
+    return value.strip() if found.lower() == scheme else None
+
+
 def principal_of(request: web.Request) -> Principal:
     return request.get(PRINCIPAL, ANONYMOUS)
 

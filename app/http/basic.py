@@ -15,6 +15,7 @@ from app.authz.principal import ClientPrincipal, Principal
 from app.clients.manager import InvalidClientError
 from app.errors import AuthError, UnauthenticatedError
 from app.http.appkeys import PRINCIPAL, SERVICES, SETTINGS
+from app.http.authn import authorization_value
 from app.http.clientinfo import client_info, request_scheme
 
 BASIC_ATTEMPTED = web.RequestKey("basic_attempted", bool)
@@ -31,14 +32,11 @@ def basic_credentials(request: web.Request, realm: str) -> tuple[str, str] | Non
     """(client_id, secret) of an ``Authorization: Basic`` header, None for another scheme.
 
     :raises InvalidClientError: a Basic header that does not decode to ``id:secret``."""
-    header = request.headers.get("Authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
+    value = authorization_value(request, "basic")
+    if value is None:
         return None
     try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError) as e:
         raise InvalidClientError(realm, "The Basic credentials are not base64 of client_id:secret.") from e
     client_id, sep, secret = decoded.partition(":")

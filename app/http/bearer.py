@@ -6,6 +6,7 @@ from aiohttp import web
 
 from app.authz.principal import Principal, UserPrincipal
 from app.http.appkeys import SERVICES
+from app.http.authn import authorization_value
 from app.http.token_cookies import COOKIE_METHOD, TokenCookies
 from app.tokens.errors import InvalidTokenError
 
@@ -14,13 +15,9 @@ def bearer_token(request: web.Request) -> str | None:
     """The token of an ``Authorization: Bearer`` header; None for no header or another scheme.
 
     :raises InvalidTokenError: a Bearer header without a usable token."""
-    header = request.headers.get("Authorization")
-    if not header:
+    token = authorization_value(request, "bearer")
+    if token is None:
         return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    token = token.strip()
     if not token:
         raise InvalidTokenError(reason="empty_bearer")
     return token
