@@ -6,6 +6,8 @@ Keys (``p`` is the configured prefix):
   p:ua:<ua-id>       string: a user agent, stored once however many sessions share it
   p:u:<uid>:s        zset of the user's sid hashes, scored by each one's current deadline
   p:u:<uid>:epoch    revocation epoch: sessions and tokens issued at or before it are dead
+  p:u:<uid>:roles    hash {v, r}: the user's roles as the refresh grant keeps them (app.tokens);
+                     a profile change here replaces it by a fresh ``v`` without ``r``
   p:session-due      zset of user ids scored by (at most) their earliest session deadline:
                      the sweep's work list, one entry per user rather than per session
   p:invalidate       pub/sub channel telling every web process to drop cached entries
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +35,10 @@ from app.events.publisher import EventPublisher
 from app.sessions import scripts
 from app.sessions.ids import HANDLE_CHARS
 from app.sessions.record import SessionRecord
+
+# How long a roles invalidation mark outlives the change: far longer than a refresh
+# takes between its Redis read and its write-back.
+ROLES_MARK_TTL_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,9 @@ class KeySpace:
 
     def user_epoch(self, user_id: str) -> str:
         return f"{self.user_prefix}{user_id}:epoch"
+
+    def user_roles(self, user_id: str) -> str:
+        return f"{self.user_prefix}{user_id}:roles"
 
 
 def user_agent_id(user_agent: str) -> str:
@@ -192,11 +202,18 @@ class RedisSessionStore:
         return float(value) if value else 0.0
 
     async def update_profile(self, user_id: str, *, email: str, roles: tuple[str, ...]) -> None:
-        """Rewrite the denormalised email/roles on every live session of the user."""
+        """Rewrite the denormalised email/roles on every live session of the user, and
+        invalidate the roles the refresh grant keeps (called after the change commits)."""
+        roles_key = self.keys.user_roles(user_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             for sh in await self.all_for_user(user_id):
                 # A script, not SET: a write must not resurrect a session that just ended.
                 await self._set_profile(keys=[self.keys.session(sh)], args=[email, ",".join(roles)], client=pipe)
+            # A fresh version rather than a delete: a refresh that read Postgres before the
+            # change committed then fails its compare-and-set instead of writing stale roles.
+            pipe.delete(roles_key)
+            pipe.hset(roles_key, "v", secrets.token_urlsafe(12))
+            pipe.expire(roles_key, ROLES_MARK_TTL_S)
             pipe.publish(self.keys.channel, f"u:{user_id}")
             await pipe.execute()
 

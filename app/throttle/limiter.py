@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -43,6 +44,16 @@ from app.throttle.policy import Backoff
 
 security_log = logging.getLogger("app.security")
 DEVICE_TOKEN_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class IpGate:
+    """The per-IP counter of an attempt that names no account, for a script of another
+    module to check in its own atomic step (``scripts.COUNTER_WAIT``): ``args`` are
+    free, block_after, base delay, max delay and window."""
+
+    key: str
+    args: tuple[float, ...]
 
 
 class Throttle(Protocol):
@@ -63,6 +74,12 @@ class Throttle(Protocol):
 
     async def trust_device(self, account: str, current: str | None = None) -> str:
         """A device token bound to ``account`` (the caller stores it in a cookie)."""
+
+    def ip_gate(self, ip: str) -> IpGate:
+        """What ``check(Attempt(account=None, ip=ip))`` reads, for a caller's own script."""
+
+    def refusal(self, wait_ms: int) -> TooManyAttemptsError:
+        """The error for a gate found shut ``wait_ms`` from now."""
 
 
 def _h(value: str) -> str:
@@ -111,9 +128,16 @@ class RedisThrottle:
         wait_ms, trusted = await self._script(
             keys=[self._device_key(attempt.device), *(k for k, _, _ in counters)], args=args)
         if int(wait_ms) > 0:
-            security_log.info("attempt throttled for %d ms", int(wait_ms))
-            raise TooManyAttemptsError(retry_after_s=-(-int(wait_ms) // 1000))
+            raise self.refusal(int(wait_ms))
         return bool(int(trusted))
+
+    def ip_gate(self, ip: str) -> IpGate:
+        (key, b, _), = self._counters(Attempt(account=None, ip=ip))
+        return IpGate(key, (b.free, b.block_after, b.base_delay_s, b.max_delay_s, b.window_s))
+
+    def refusal(self, wait_ms: int) -> TooManyAttemptsError:
+        security_log.info("attempt throttled for %d ms", wait_ms)
+        return TooManyAttemptsError(retry_after_s=-(-wait_ms // 1000))
 
     async def check(self, attempt: Attempt) -> bool:
         return await self._gate("check", attempt)

@@ -12,7 +12,21 @@ one consistent counter."""
 # Returns {wait_ms, trusted}. wait_ms > 0: the gate is shut and nothing was recorded;
 # the caller refuses whatever the outcome was, so a burst of parallel guesses
 # learns at most as many outcomes as the counters allow.
-GATE = """
+# A counter's wait in seconds (<= 0: open). Shared with scripts of other modules that
+# check the per-IP gate inside their own atomic step (the refresh-token rotation).
+COUNTER_WAIT = """
+local function counter_wait(key, now, free, block, base, maxd, window)
+  local f = redis.call('HMGET', key, 'n', 'last')
+  local n = tonumber(f[1] or '0')
+  if n <= 0 then return 0 end
+  local last = tonumber(f[2] or '0')
+  if block > 0 and n >= block then return last + window - now end
+  if n >= free then return last + math.min(maxd, base * 2 ^ (n - free)) - now end
+  return 0
+end
+"""
+
+GATE = COUNTER_WAIT + """
 local mode = ARGV[1]
 local now = tonumber(ARGV[2])
 local trusted = 0
@@ -24,20 +38,9 @@ for i = 2, #KEYS do
   local class = ARGV[a + 5]
   if class == 'a' or (class == 'd' and trusted == 1) or (class == 'n' and trusted == 0) then
     table.insert(applies, {KEYS[i], tonumber(ARGV[a + 4]), ARGV[a + 6]})
-    local f = redis.call('HMGET', KEYS[i], 'n', 'last')
-    local n = tonumber(f[1] or '0')
-    if n > 0 then
-      local last = tonumber(f[2] or '0')
-      local free, block, base, maxd, window =
-        tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-      local w = 0
-      if block > 0 and n >= block then
-        w = last + window - now
-      elseif n >= free then
-        w = last + math.min(maxd, base * 2 ^ (n - free)) - now
-      end
-      if w > wait then wait = w end
-    end
+    local w = counter_wait(KEYS[i], now, tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),
+                           tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]))
+    if w > wait then wait = w end
   end
 end
 if wait > 0 then return {math.ceil(wait * 1000), trusted} end

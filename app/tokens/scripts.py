@@ -10,12 +10,20 @@ Keys (``P`` = "<prefix>:"):
   P rf:<fam>:j    zset: jti of access tokens issued in the family -> their exp
   P u:<uid>:t     zset: the user's families -> absolute expiry (for revoke-all)
   P u:<uid>:epoch the user's revocation epoch (set by app.sessions)
+  P u:<uid>:roles hash {v, r}: the user's directly held roles (r, comma-separated) as a refresh
+                  last read them from Postgres, under version v; app.sessions replaces it by a
+                  fresh v without r when the roles change, so a refresh reads Postgres only then
   P token-due     zset: user -> earliest family expiry in their index (the sweep's work list)
   P rv:<jti>      revocation entry of one access token, expiring when the token does
+
+A refresh is one round trip when the roles are known: the per-IP throttle gate, the
+rotation and the roles are read in one script.
 
 Event envelopes come from Python with ``subject`` null; scripts fill in the user and
 the family they only learn here.
 """
+
+from app.throttle.scripts import COUNTER_WAIT
 
 # Shared helpers, prepended to each script. ARGV positions are per script; helpers take values.
 _COMMON = """
@@ -73,16 +81,31 @@ for i = 11, #ARGV do emit(KEYS[6], ARGV[i], uid, fam, nil) end
 return redis.call('GET', P .. 'u:' .. uid .. ':epoch') or '0'
 """
 
-# KEYS: presented token record, stream.
+# KEYS: presented token record, stream, the caller's per-IP throttle counter.
 # ARGV: P, now, grace, new hash, successor blob, refresh ttl, jti, jti exp, leeway, channel,
-#       max chain, refreshed envelope, reuse envelope, revoked envelope.
+#       max chain, refreshed envelope, reuse envelope, revoked envelope, then (optional) the
+#       throttle counter's free, block_after, base, max, window.
 # Returns {outcome, uid, fam, ...}:
-#   rotated: auth_time, new token exp, epoch           (the caller's new token is the one it sent)
-#   grace:   auth_time, epoch, current token exp, blob, blob, ... (the family's current token, by the chain)
+#   rotated: auth_time, new token exp, epoch, roles...  (the caller's new token is the one it sent)
+#   grace:   auth_time, epoch, current token exp, roles..., blob, blob, ... (the family's current
+#            token, by the chain)
+#   roles... is three values: the version of P u:<uid>:roles ('' if none), '1' and the roles if
+#            they are known there, else '0' and ''
+#   throttled: wait in ms (nothing was read or written)
 #   unknown | expired | revoked | reused
-REFRESH = _COMMON + """
+REFRESH = _COMMON + COUNTER_WAIT + """
 local now, grace = tonumber(ARGV[2]), tonumber(ARGV[3])
 local leeway, channel = tonumber(ARGV[9]), ARGV[10]
+if ARGV[15] then
+  local wait = counter_wait(KEYS[3], now, tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17]),
+                            tonumber(ARGV[18]), tonumber(ARGV[19]))
+  if wait > 0 then return {'throttled', tostring(math.ceil(wait * 1000))} end
+end
+local function held_roles(uid)
+  local m = redis.call('HMGET', P .. 'u:' .. uid .. ':roles', 'v', 'r')
+  if m[1] and m[2] then return m[1], '1', m[2] end
+  return m[1] or '', '0', ''
+end
 local r = redis.call('HMGET', KEYS[1], 'fam', 'uid', 'exp', 'state', 'spent', 'next', 'blob')
 if not r[1] then return {'unknown'} end
 local fam, uid = r[1], r[2]
@@ -111,7 +134,8 @@ if r[4] == 'live' then
   redis.call('HSET', fkey, 'current', ARGV[4])
   register_jti()
   emit(KEYS[2], ARGV[12], uid, fam, nil)
-  return {'rotated', uid, fam, f[5], tostring(exp), epoch}
+  local version, known, roles = held_roles(uid)
+  return {'rotated', uid, fam, f[5], tostring(exp), epoch, version, known, roles}
 end
 -- Spent. Within the grace window the caller is a sibling tab that raced the rotation:
 -- hand it the family's current token, found by following the successor chain.
@@ -122,7 +146,9 @@ if r[5] and now - tonumber(r[5]) <= grace then
     if h == f[4] then
       register_jti()
       emit(KEYS[2], ARGV[12], uid, fam, 'grace')
-      local out = {'grace', uid, fam, f[5], epoch, redis.call('HGET', P .. 'rt:' .. h, 'exp') or '0'}
+      local version, known, roles = held_roles(uid)
+      local out = {'grace', uid, fam, f[5], epoch, redis.call('HGET', P .. 'rt:' .. h, 'exp') or '0',
+                   version, known, roles}
       for _, b in ipairs(blobs) do table.insert(out, b) end
       return out
     end
@@ -137,6 +163,17 @@ revoke_family(fam, uid, now, leeway, channel)
 emit(KEYS[2], ARGV[13], uid, fam, nil)
 emit(KEYS[2], ARGV[14], uid, fam, 'reuse_detected')
 return {'reused', uid, fam}
+"""
+
+# KEYS: the user's roles hash. ARGV: the version a refresh read before it asked Postgres ('' if
+# none), the roles it got, ttl. Writes them only if the version is still that one: a role change
+# that committed meanwhile has replaced it (see app.sessions), and its roles must not be undone.
+REMEMBER_ROLES = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if (v or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', v or '0', 'r', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
 """
 
 # KEYS: token record, stream. ARGV: P, now, leeway, channel, revoked envelope.

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from app.events.envelope import Event
 from app.events.publisher import EventPublisher
+from app.throttle import IpGate
 from app.tokens import scripts
 
 # How many rotations a late sibling may be behind and still get the family's current token.
@@ -15,6 +16,12 @@ MAX_GRACE_CHAIN = 8
 
 def _s(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _roles(values: list[str]) -> dict:
+    version, known, roles = values
+    return {"roles_version": version,
+            "roles": tuple(r for r in roles.split(",") if r) if known == "1" else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,9 @@ class Rotation:
     refresh_expires_at: float = 0.0
     epoch: float = 0.0
     blobs: list[str] = field(default_factory=list)
+    roles: tuple[str, ...] | None = None  # None: not known in Redis, read them from Postgres
+    roles_version: str = ""  # what remember_roles must find to write them back
+    wait_ms: int = 0  # throttled: how long the caller's address must wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,7 @@ class RedisTokenStore:
         self.due = f"{prefix}:token-due"
         self._issue = redis.register_script(scripts.ISSUE)
         self._refresh = redis.register_script(scripts.REFRESH)
+        self._remember_roles = redis.register_script(scripts.REMEMBER_ROLES)
         self._revoke_family = redis.register_script(scripts.REVOKE_FAMILY)
         self._revoke_jti = redis.register_script(scripts.REVOKE_JTI)
         self._revoke_user = redis.register_script(scripts.REVOKE_USER)
@@ -88,22 +99,38 @@ class RedisTokenStore:
                   *(self._encode(e) for e in events)])
         return float(_s(epoch))
 
+    def user_roles(self, user_id: str) -> str:
+        return f"{self.p}u:{user_id}:roles"
+
     async def rotate(self, *, token_hash: str, now: float, grace_s: float, new_hash: str, sealed: str,
                      refresh_ttl_s: int, jti: str, jti_expires_at: float, refreshed: Event, reused: Event,
-                     revoked: Event) -> Rotation:
+                     revoked: Event, gate: IpGate | None = None) -> Rotation:
+        """Spend a refresh token, checking ``gate`` first (outcome ``throttled`` if it is shut)."""
+        args = [self.p, repr(now), repr(grace_s), new_hash, sealed, refresh_ttl_s, jti, repr(jti_expires_at),
+                self.leeway_s, self.channel, MAX_GRACE_CHAIN, self._encode(refreshed), self._encode(reused),
+                self._encode(revoked)]
+        if gate is not None:
+            args += gate.args
         result = await self._refresh(
-            keys=[self.token_key(token_hash), self.publisher.stream],
-            args=[self.p, repr(now), repr(grace_s), new_hash, sealed, refresh_ttl_s, jti, repr(jti_expires_at),
-                  self.leeway_s, self.channel, MAX_GRACE_CHAIN, self._encode(refreshed), self._encode(reused),
-                  self._encode(revoked)])
+            keys=[self.token_key(token_hash), self.publisher.stream, gate.key if gate else self.p + "th:none"],
+            args=args)
         values = [_s(v) for v in result]
         outcome = values[0]
         if outcome == "rotated":
-            return Rotation(outcome, values[1], values[2], float(values[3]), float(values[4]), float(values[5]))
+            return Rotation(outcome, values[1], values[2], float(values[3]), float(values[4]), float(values[5]),
+                            **_roles(values[6:9]))
         if outcome == "grace":
             return Rotation(outcome, values[1], values[2], float(values[3]), refresh_expires_at=float(values[5]),
-                            epoch=float(values[4]), blobs=values[6:])
+                            epoch=float(values[4]), blobs=values[9:], **_roles(values[6:9]))
+        if outcome == "throttled":
+            return Rotation(outcome, wait_ms=int(values[1]))
         return Rotation(outcome, *(values[1:3] if len(values) >= 3 else ()))
+
+    async def remember_roles(self, user_id: str, version: str, roles: tuple[str, ...], ttl_s: int) -> bool:
+        """Keep the roles a refresh read from Postgres for the next ones, unless they changed
+        since ``version`` was read (then the next refresh reads Postgres again)."""
+        return bool(await self._remember_roles(keys=[self.user_roles(user_id)],
+                                               args=[version, ",".join(roles), ttl_s]))
 
     async def revoke_family_of(self, token_hash: str, now: float, event: Event) -> str | None:
         """Revoke the family of a refresh token; returns its user id (None: unknown token)."""

@@ -102,22 +102,53 @@ async def test_refresh_tokens_are_stored_only_hashed(serve, make_settings, redis
 
 
 async def test_refresh_reads_roles_afresh_and_refuses_disabled_accounts(serve, make_settings):
-    client = await serve(token_settings(make_settings))
-    email, user_id = await new_user(client)
-    from tests.integration.tokens.helpers import grant
-
-    body = await (await grant(client, email)).json()
-    services = client.server.app[SERVICES]
-    from app.sessions.manager import ClientInfo
-
-    await services.accounts.grant_role_by_email(email, "editor", ClientInfo())
-    refreshed = await (await refresh(client, body["refresh_token"])).json()
     import jwt
 
-    assert jwt.decode(refreshed["access_token"], options={"verify_signature": False})["roles"] == ["editor"]
-    async with services.sessionmaker() as session, session.begin():
-        await services.users.set_disabled(session, user_id, True)
-    assert (await refresh(client, refreshed["refresh_token"])).status == 400
+    from app.accounts.forced_logout import Actor
+    from app.authz.manager import Actor as AuthzActor
+    from app.sessions.manager import ClientInfo
+    from tests.integration.tokens.helpers import grant
+
+    client = await serve(token_settings(make_settings))
+    email, user_id = await new_user(client)
+    body = await (await grant(client, email)).json()
+    services = client.server.app[SERVICES]
+
+    def roles(reply: dict) -> list[str]:
+        return jwt.decode(reply["access_token"], options={"verify_signature": False})["roles"]
+
+    await services.accounts.grant_role_by_email(email, "editor", ClientInfo())
+    body = await (await refresh(client, body["refresh_token"])).json()
+    assert roles(body) == ["editor"]
+    # The roles are now kept in Redis for the next refreshes; a change must still reach them.
+    body = await (await refresh(client, body["refresh_token"])).json()
+    assert roles(body) == ["editor"]
+    await services.authz_admin.set_user_roles(user_id, ["editor"], AuthzActor("user", user_id), mode="remove")
+    body = await (await refresh(client, body["refresh_token"])).json()
+    assert roles(body) == []
+    await services.accounts.grant_role_by_email(email, "viewer", ClientInfo())
+    body = await (await refresh(client, body["refresh_token"])).json()
+    assert roles(body) == ["viewer"]
+    await services.forced_logout.disable(user_id, Actor(user_id, ClientInfo()))
+    assert (await refresh(client, body["refresh_token"])).status == 400
+
+
+async def test_roles_read_before_a_change_are_not_kept_over_it(serve, make_settings, redis):
+    """A refresh that read Postgres before a role change committed must not write its
+    stale roles back over the change (compare-and-set on the version it read)."""
+    client = await serve(token_settings(make_settings))
+    email, user_id = await new_user(client)
+    services = client.server.app[SERVICES]
+    store = services.tokens.store
+    await store.remember_roles(user_id, "", ("user",), 60)
+    version = await redis.hget(store.user_roles(user_id), "v")
+    assert version == "0"
+    # A role change commits and invalidates; then the slow refresh tries to write back.
+    await services.session_store.update_profile(user_id, email=email, roles=("user", "editor"))
+    assert not await store.remember_roles(user_id, version, ("user",), 60)
+    assert await redis.hget(store.user_roles(user_id), "r") is None
+    # With no version at all (nothing was kept when the refresh read), the change's mark wins too.
+    assert not await store.remember_roles(user_id, "", ("user",), 60)
 
 
 async def test_token_events_are_emitted(serve, make_settings, redis):
