@@ -91,10 +91,9 @@ class AccountManager:
         if self.throttle is not None:
             await self.throttle.check(attempt)
         password = normalize(password)
-        async with self.sessionmaker() as session:
-            # One read, no transaction around it (BEGIN and ROLLBACK were two more round trips per login).
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            user = await self.users.by_email(session, email) if len(password) <= self.policy.max_length else None
+        user = None
+        if len(password) <= self.policy.max_length:
+            user = await self.users.for_login(self.sessionmaker.kw["bind"], email)
         verdict = await self.hasher.verify(user.password_hash if user else None, password)
         if not verdict.ok or user is None or user.disabled:
             await self.publisher.publish(Event(

@@ -4,11 +4,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.models import Role, User, UserRole
+from app.db.prepared import PreparedRead
 from app.mfa.models import TotpCredential
 
 
@@ -39,18 +40,12 @@ class UserRepository:
             return None
         return await self._one(session, User.id == uid)
 
+    async def for_login(self, engine: AsyncEngine, email: str) -> UserRecord | None:
+        """``by_email`` outside any transaction, at a fraction of the CPU (every login reads this)."""
+        return _record(await _FOR_LOGIN.first(engine, email=fold_email(email)))
+
     async def _one(self, session: AsyncSession, where) -> UserRecord | None:
-        # The user, their roles and whether a second factor is on, in one round trip (every login reads this).
-        roles = func.array_remove(func.array_agg(aggregate_order_by(UserRole.role_name, UserRole.role_name)), None)
-        mfa = exists().where(TotpCredential.user_id == User.id, TotpCredential.confirmed_at.is_not(None))
-        row = (await session.execute(
-            select(User.id, User.email, User.password_hash, User.disabled, roles, mfa.label("mfa"))
-            .outerjoin(UserRole, UserRole.user_id == User.id).where(where).group_by(User.id))).first()
-        if row is None:
-            return None
-        uid, email, password_hash, disabled, role_names, mfa_enabled = row
-        return UserRecord(id=str(uid), email=email, password_hash=password_hash, disabled=disabled,
-                          roles=tuple(role_names or ()), mfa_enabled=bool(mfa_enabled))
+        return _record((await session.execute(_user_query(where))).first())
 
     async def insert(self, session: AsyncSession, email: str, password_hash: str) -> str | None:
         """Insert a user; returns None, changing nothing, when the email is taken."""
@@ -91,3 +86,22 @@ class UserRepository:
         rows = await session.scalars(
             select(UserRole.role_name).where(UserRole.user_id == user_id).order_by(UserRole.role_name))
         return tuple(rows)
+
+
+def _user_query(where) -> Select:
+    # The user, their roles and whether a second factor is on, in one round trip.
+    roles = func.array_remove(func.array_agg(aggregate_order_by(UserRole.role_name, UserRole.role_name)), None)
+    mfa = exists().where(TotpCredential.user_id == User.id, TotpCredential.confirmed_at.is_not(None))
+    return (select(User.id, User.email, User.password_hash, User.disabled, roles, mfa.label("mfa"))
+            .outerjoin(UserRole, UserRole.user_id == User.id).where(where).group_by(User.id))
+
+
+def _record(row) -> UserRecord | None:
+    if row is None:
+        return None
+    uid, email, password_hash, disabled, role_names, mfa_enabled = row
+    return UserRecord(id=str(uid), email=email, password_hash=password_hash, disabled=disabled,
+                      roles=tuple(role_names or ()), mfa_enabled=bool(mfa_enabled))
+
+
+_FOR_LOGIN = PreparedRead(_user_query(User.email == bindparam("email")))

@@ -1,0 +1,54 @@
+"""Reads on the hot path, run on the pool's asyncpg connection directly.
+
+A Core SELECT is still written against the models and compiled by SQLAlchemy, once;
+each call then skips the ORM session, the per-execution cache-key walk and the
+result processing: 0.94 ms of event-loop CPU per login read became 0.15 ms
+(measured on the login read with uvloop). Only for single-row reads outside any
+transaction (asyncpg runs them in autocommit).
+"""
+from __future__ import annotations
+
+import asyncpg
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.errors import ServiceUnavailableError
+
+# What a dropped or refused connection raises from asyncpg itself (SQLAlchemy's own
+# disconnect handling does not see these calls).
+_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+class PreparedRead:
+    def __init__(self, statement: Select) -> None:
+        self.statement = statement
+        self._sql: str | None = None
+        self._names: tuple[str, ...] = ()
+
+    def _compile(self, engine: AsyncEngine) -> str:
+        if self._sql is None:
+            compiled = self.statement.compile(dialect=engine.dialect)
+            # The asyncpg dialect compiles to $1, $2...; positiontup names them in order.
+            self._names = tuple(compiled.positiontup or ())
+            self._sql = str(compiled)
+        return self._sql
+
+    async def first(self, engine: AsyncEngine, **values) -> asyncpg.Record | None:
+        """The first row for the bound ``values`` (by bindparam name), or None.
+
+        :raises ServiceUnavailableError: the connection was lost; the pool is renewed so
+            the next call reconnects instead of meeting the other dead connections.
+        """
+        sql = self._compile(engine)
+        args = [values[name] for name in self._names]
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            try:
+                return await driver.fetchrow(sql, *args)
+            except _CONNECTION_LOST as e:
+                if isinstance(e, asyncpg.InterfaceError) and not driver.is_closed():
+                    raise  # a misuse, not an outage
+                await conn.invalidate()
+                await engine.dispose(close=False)
+                raise ServiceUnavailableError() from e
