@@ -52,7 +52,7 @@ def _run_one(settings: Settings, host: str, port: int, reuse_port: bool) -> None
 
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
-    workers = settings.http.workers or os.cpu_count() or 1
+    workers = settings.http.processes
     if workers == 1:
         _run_one(settings, host, port, reuse_port=False)
         return

@@ -1,6 +1,7 @@
 """One graph of collaborators for the web app, the Celery worker and the CLI."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -92,8 +93,9 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
     sessionmaker = make_sessionmaker(engine)
     publisher = EventPublisher(redis=redis, stream=settings.events.stream, source=settings.events.source)
     pw = settings.password
+    hash_threads = pw.hash_threads or max(1, (os.cpu_count() or 1) // settings.http.processes)
     hasher = Argon2Hasher(time_cost=pw.time_cost, memory_kib=pw.memory_kib, parallelism=pw.parallelism,
-                          threads=pw.hash_threads, nice=pw.hash_nice)
+                          threads=hash_threads, nice=pw.hash_nice)
     policy = PasswordPolicy(min_length=pw.min_length, max_length=pw.max_length)
     users = UserRepository()
     s = settings.session

@@ -51,6 +51,10 @@ class HttpSettings(BaseModel):
     workers: int = 1  # web processes; 0 means one per core
 
     @property
+    def processes(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    @property
     def trusted_proxy_set(self) -> frozenset[str]:
         return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
 
@@ -91,7 +95,10 @@ class PasswordSettings(BaseModel):
     time_cost: int = 2
     memory_kib: int = 19456
     parallelism: int = 1
-    hash_threads: int = 2
+    # Hashing threads per web process; 0: cores / web processes (at least 1). More threads
+    # than cores in all only thrash the cache between 19 MiB hashes and queue the event
+    # loops behind them (bench: 0.74x -> 0.85x the raw rate, storm p99 3.4x -> 1.1x idle).
+    hash_threads: int = 0
     # Hashing threads run at this lower CPU priority (nice) so a login storm cannot starve
     # the event loop that answers session checks.
     hash_nice: int = 10
