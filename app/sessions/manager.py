@@ -59,22 +59,22 @@ class SessionManager:
         :raises UnauthenticatedError: unknown, malformed or revoked id.
         :raises SessionExpiredError: idle or absolute timeout passed (state is destroyed).
         """
-        if not looks_like_session_id(session_id):
-            raise UnauthenticatedError()
-        sid_hash = hash_session_id(session_id)
         now = now_s()
         cache = self.cache
         if cache is not None:
-            cached = cache.get(sid_hash, now)
+            # Keyed by the id itself, so a hit costs no hashing; only well-formed ids are ever stored.
+            cached = cache.get(session_id, now)
             if cached is not None and cached.is_live(now):
                 return cached
             generation = cache.generation
-        lookup = await self.store.read(sid_hash, now)
+        if not looks_like_session_id(session_id):
+            raise UnauthenticatedError()
+        lookup = await self.store.read(hash_session_id(session_id), now)
         if lookup is None:
             raise UnauthenticatedError()
         if lookup.status == "ok":
             if cache is not None:
-                cache.put(lookup.record, now, generation)
+                cache.put(session_id, lookup.record, now, generation)
             return lookup.record
         record = lookup.record
         event_type = "auth.session.expired" if lookup.status == "expired" else "auth.session.revoked"
