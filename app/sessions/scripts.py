@@ -7,6 +7,25 @@ Field positions (1-based, Lua): 1 uid, 2 email, 3 roles, 4 created, 5 seen,
 6 abs, 7 idle, 8 auth, 9 ip, 10 user-agent id.
 """
 
+# KEYS: session, its user agent, the user's index, the due zset, stream. ARGV: value,
+# deadline (ms), user agent, user agent expiry (s), sid hash, index score, created (the
+# index drops entries due before it: they cannot be live), index expiry (s), uid, due
+# score, then envelopes. One script rather than a MULTI of ten commands: a login's
+# session costs one command to pack and one reply to parse.
+CREATE = """
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+-- Shared by every session with this user agent; lives as long as the newest one may.
+redis.call('SET', KEYS[2], ARGV[3], 'EXAT', ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[7])
+redis.call('EXPIREAT', KEYS[3], ARGV[8], 'NX')  -- GT alone never sets a first TTL
+redis.call('EXPIREAT', KEYS[3], ARGV[8], 'GT')
+-- LT: the user's entry only ever moves earlier here; the sweep moves it later.
+redis.call('ZADD', KEYS[4], 'LT', ARGV[10], ARGV[9])
+for i = 11, #ARGV do redis.call('XADD', KEYS[5], '*', 'event', ARGV[i]) end
+return 1
+"""
+
 # KEYS: session. ARGV: now, user-key prefix, touch granularity (s), session-key prefix,
 # user-agent key prefix. Returns nil, or {status, value, user agent}.
 CHECK = """

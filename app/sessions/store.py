@@ -50,7 +50,20 @@ class Lookup:
 
 
 class SessionStore(Protocol):
-    async def create(self, record: SessionRecord, events: list[Event]) -> None: ...
+    async def create(self, record: SessionRecord, events: list[Event]) -> None:
+        k = self.keys
+        deadline = record.idle_expires_at
+        ua_id = user_agent_id(record.user_agent)
+        await self._create(
+            keys=[k.session(record.sid_hash), k.user_agent_prefix + ua_id, k.user_index(record.user_id), k.due,
+                  self.publisher.stream],
+            # Index scores in whole seconds: listpack stores integers in a few bytes (the value
+            # is the truth; the score only tells the sweep where to look, at most a second late).
+            args=[_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
+                  int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
+                  repr(record.created_at), int(record.absolute_expires_at) + 60, record.user_id, repr(deadline),
+                  *(self.publisher.encode(e) for e in events)])
+
     async def read(self, sid_hash: str, now: float) -> Lookup | None: ...
     async def list_for_user(self, user_id: str) -> list[SessionRecord]: ...
     async def revoke(self, user_id: str, ended: dict[str, Event]) -> int: ...
@@ -109,6 +122,7 @@ class RedisSessionStore:
         self.publisher = publisher
         self.keys = KeySpace(prefix)
         self.touch_granularity_s = touch_granularity_s
+        self._create = redis.register_script(scripts.CREATE)
         self._check = redis.register_script(scripts.CHECK)
         self._revoke = redis.register_script(scripts.REVOKE)
         self._sweep = redis.register_script(scripts.SWEEP)

@@ -2,6 +2,7 @@
 came from, and the trusted-device token the caller presented, if any."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ def account_key(kind: str, name: str) -> str:
     return f"{kind}:{name.strip().casefold()}"
 
 
+@functools.lru_cache(maxsize=8192)  # parsed on every attempt; a busy address asks again and again
 def ip_bucket(ip: str) -> str:
     """The unit a per-IP counter tracks: an IPv4 address, or the /64 of an IPv6
     one (a single host is usually handed a whole /64, so counting addresses

@@ -28,6 +28,7 @@ Keys (``p`` the Redis prefix; names are SHA-256 so no email sits in Redis):
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -82,6 +83,7 @@ class Throttle(Protocol):
         """The error for a gate found shut ``wait_ms`` from now."""
 
 
+@functools.lru_cache(maxsize=8192)  # two gate calls per login hash the same names
 def _h(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
