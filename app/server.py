@@ -16,12 +16,12 @@ from app.http import token_routes
 from app.http.basic import basic_authenticator
 from app.http.bearer import bearer_authenticator
 from app.http.token_cookies import TokenCookies
-from app.http.appkeys import AUTHENTICATORS, SERVICES, SESSION_REPLIES, SETTINGS
+from app.http.appkeys import AUTHENTICATORS, ME_REPLIES, SERVICES, SESSION_REPLIES, SETTINGS
 from app.http.authn import cookie_authenticator
 from app.http.cookies import CookieTransport
 from app.http.headers import SECURITY_HEADERS, SecurityHeaders
 from app.http.pipeline import request_pipeline
-from app.http.views import SessionReplies
+from app.http.views import EncodedReplies
 from app.http import metrics
 from app.services import build_services
 from app.settings import Settings, load_settings
@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SECURITY_HEADERS] = SecurityHeaders(settings)
-    app[SESSION_REPLIES] = SessionReplies(max_entries=settings.session.cache_size)
+    app[SESSION_REPLIES] = EncodedReplies(max_entries=settings.session.cache_size)
+    app[ME_REPLIES] = EncodedReplies(max_entries=settings.tokens.cache_size)
     app[AUTHENTICATORS] = [bearer_authenticator(TokenCookies(settings.tokens)),
                            cookie_authenticator(CookieTransport(settings.cookie)),
                            basic_authenticator()]

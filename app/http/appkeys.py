@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from app.authz.principal import Principal
-from app.http.views import SessionReplies
+from app.http.views import EncodedReplies
 from app.services import Services
 from app.settings import Settings
 
@@ -15,7 +15,9 @@ SERVICES = web.AppKey("services", Services)
 # Tried in order (Bearer, cookie session, Basic); the first to return a principal wins.
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
 AUTHENTICATORS = web.AppKey("authenticators", list[Authenticator])
-SESSION_REPLIES = web.AppKey("session_replies", SessionReplies)
+# GET /auth/session bodies by sid hash; GET /auth/me bodies by principal object.
+SESSION_REPLIES = web.AppKey("session_replies", EncodedReplies)
+ME_REPLIES = web.AppKey("me_replies", EncodedReplies)
 
 # Request-scoped keys.
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -15,7 +15,7 @@ from app.http.login_reply import logged_in
 from app.http.stepup import require_recent_auth
 from app.mfa.manager import MfaPending
 from app.http.schemas import Credentials, PasswordChange
-from app.http.views import session_item
+from app.http.views import session_item, session_reply
 from app.http.token_routes import end_token_login
 
 routes = web.RouteTableDef()
@@ -53,7 +53,10 @@ async def login(request: web.Request) -> web.Response:
 @routes.get("/auth/session")
 async def current_session(request: web.Request) -> web.Response:
     user = require_session(request)
-    body = request.app[SESSION_REPLIES].body(user.session, user.session_id)
+    record = user.session
+    body = request.app[SESSION_REPLIES].body(record.sid_hash, record, lambda: session_reply(
+        user_id=record.user_id, email=record.email, roles=record.roles, record=record,
+        session_id=user.session_id))
     return web.Response(body=body, content_type="application/json")
 
 

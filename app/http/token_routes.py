@@ -5,7 +5,7 @@ from aiohttp import web
 
 from app.clock import now_s
 from app.errors import ValidationError
-from app.http.appkeys import PRINCIPAL, SERVICES, SETTINGS
+from app.http.appkeys import ME_REPLIES, PRINCIPAL, SERVICES, SETTINGS
 from app.http.basic import require_client
 from app.http.body import parse, read_body
 from app.http.clientinfo import client_info
@@ -100,8 +100,16 @@ async def introspect(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     """Who the credential says the caller is, for any method (a userinfo-like echo: no lookups)."""
     principal = request[PRINCIPAL]
-    return web.json_response({"id": principal.id, "kind": principal.kind, "roles": list(principal.roles),
-                              "method": principal.method})
+
+    def reply() -> dict:
+        return {"id": principal.id, "kind": principal.kind, "roles": list(principal.roles),
+                "method": principal.method}
+
+    if getattr(principal, "token_claims", None) is None:
+        return web.json_response(reply())
+    # A verified token's principal is cached with it: encode its reply once, not per request.
+    return web.Response(body=request.app[ME_REPLIES].body(id(principal), principal, reply),
+                        content_type="application/json")
 
 
 @routes.get("/.well-known/jwks.json")

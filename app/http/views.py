@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 
 from app.clock import rfc3339
 from app.sessions.ids import csrf_token_for
@@ -24,26 +25,26 @@ def session_item(record: SessionRecord, *, current: bool) -> dict:
             "user_agent": record.user_agent, "current": current}
 
 
-class SessionReplies:
-    """Encoded ``GET /auth/session`` bodies, one per live session record.
+class EncodedReplies:
+    """JSON reply bodies encoded once per source object instead of once per request.
 
-    The reply is the same bytes for as long as the cached record object is the
-    same (a touch, a role change or a revocation yields a new record or none),
-    so formatting dates, deriving the CSRF token and encoding JSON happen once
-    per record instead of once per request.
+    A body stays valid for as long as the object it was built from is the one the
+    caller holds: cached session records and token principals are replaced, never
+    changed (a touch, a role change or a revocation yields a new object or none).
+    So formatting dates, deriving a CSRF token and encoding JSON happen once per
+    object on the hot routes.
     """
 
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._bodies: dict[str, tuple[SessionRecord, bytes]] = {}
+        self._bodies: dict[Hashable, tuple[object, bytes]] = {}
         self._max_entries = max_entries
 
-    def body(self, record: SessionRecord, session_id: str) -> bytes:
-        hit = self._bodies.get(record.sid_hash)
-        if hit is not None and hit[0] is record:
+    def body(self, key: Hashable, source: object, build: Callable[[], dict]) -> bytes:
+        hit = self._bodies.get(key)
+        if hit is not None and hit[0] is source:
             return hit[1]
-        body = json.dumps(session_reply(user_id=record.user_id, email=record.email, roles=record.roles,
-                                        record=record, session_id=session_id)).encode()
+        body = json.dumps(build()).encode()
         if len(self._bodies) >= self._max_entries:
             self._bodies.clear()  # cheap and rare: the next requests rebuild what they need
-        self._bodies[record.sid_hash] = (record, body)
+        self._bodies[key] = (source, body)
         return body
