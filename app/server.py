@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SESSION_REPLIES] = EncodedReplies(max_entries=settings.session.cache_size)
     app[ME_REPLIES] = EncodedReplies(max_entries=settings.tokens.cache_size)
     app[AUTHENTICATORS] = [bearer_authenticator(TokenCookies(settings.tokens)),
-                           cookie_authenticator(CookieTransport(settings.cookie)),
+                           cookie_authenticator(CookieTransport(settings.cookie), settings.session.cache_size),
                            basic_authenticator()]
     app.cleanup_ctx.append(_services_ctx(app))
     app.add_routes(health_routes.routes)
