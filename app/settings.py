@@ -171,7 +171,7 @@ class WorkerSettings(BaseModel):
     batch_size: int = 500  # audit entries per XREADGROUP/INSERT round
     # Sessions per Lua sweep call: ~20 us each, so 200 keeps a call near 4 ms (Redis is
     # single-threaded; the bench measured ~10 ms for 500).
-    sweep_batch_size: int = 200
+    sweep_batch_size: int = 100
     queue: str = "authsvc"  # the Celery queue the web app sends to and workers consume
     # Pending audit entries idle this long belong to a dead consumer and are reclaimed.
     audit_reclaim_idle_s: float = 60.0

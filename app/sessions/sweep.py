@@ -23,7 +23,7 @@ class SweepReport:
 
 
 class SessionSweeper:
-    def __init__(self, *, store: RedisSessionStore, batch_size: int = 200) -> None:
+    def __init__(self, *, store: RedisSessionStore, batch_size: int = 100) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         self.store = store
