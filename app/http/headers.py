@@ -28,23 +28,31 @@ NO_STORE_PREFIXES = ("/auth/", "/admin/")
 class SecurityHeaders:
     def __init__(self, settings: Settings) -> None:
         self._static = tuple(STATIC.items())
+        # The common case in one extend: a reply under /auth/ or /admin/ that set neither header.
+        self._static_no_store = self._static + (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
         self._hsts = f"max-age={settings.security.hsts_max_age_s}; includeSubDomains"
+        # Without trusted proxies the scheme is the connection's own (no header to read).
+        self._proxied = bool(settings.http.trusted_proxies)
         self.cors = CorsPolicy(settings.http.cors_origin_set)
 
     def apply(self, request: web.Request, response: web.StreamResponse) -> None:
         # Runs on every request: plain loops over precomputed pairs, no per-call allocation.
         headers = response.headers
+        no_store = request.path.startswith(NO_STORE_PREFIXES)
         if "Content-Security-Policy" in headers:  # a handler chose its own policy: keep what it set
             for name, value in self._static:
                 if name not in headers:
                     headers[name] = value
+        elif no_store and "Cache-Control" not in headers and "Pragma" not in headers:
+            headers.extend(self._static_no_store)
+            no_store = False  # done
         else:
             headers.extend(self._static)  # one call instead of six lookups and inserts
-        if request.path.startswith(NO_STORE_PREFIXES):
+        if no_store:
             headers["Cache-Control"] = "no-store"
             if "Pragma" not in headers:
                 headers["Pragma"] = "no-cache"
-        if request_scheme(request) == "https":
+        if (request_scheme(request) if self._proxied else request.scheme) == "https":
             headers["Strict-Transport-Security"] = self._hsts
         if self.cors.enabled:
             self.cors.decorate(request, response)

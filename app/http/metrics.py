@@ -26,6 +26,20 @@ class RequestStats:
         self.counts: dict[tuple[str, str, int], int] = {}
         # route -> per-bucket counts (not cumulative), the +Inf overflow, then the sum of seconds
         self.latency: dict[str, list[float]] = {}
+        # route object -> its template, looked up once per route instead of four attributes per request
+        self._names: dict[object, str] = {}
+
+    def record_route(self, method: str, route: object, status: int, seconds: float) -> None:
+        name = self._names.get(route)
+        if name is None:
+            resource = getattr(route, "resource", None)
+            if resource is None:
+                # A 404/405 gets a new system route per request: name it, never keep it.
+                name = "unmatched"
+            else:
+                # The route template, not the path: unbounded label values would exhaust memory.
+                name = self._names[route] = resource.canonical
+        self.record(method, name, status, seconds)
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -62,15 +76,9 @@ REGISTRY.register(STATS)
 routes = web.RouteTableDef()
 
 
-def _route_name(request: web.Request) -> str:
-    # The route template, not the path: unbounded label values would exhaust memory.
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
 def observe(request: web.Request, response: web.StreamResponse, started: float) -> None:
     """Count a finished request and its latency since ``started`` (a perf_counter reading)."""
-    STATS.record(request.method, _route_name(request), response.status, time.perf_counter() - started)
+    STATS.record_route(request.method, request.match_info.route, response.status, time.perf_counter() - started)
 
 
 @routes.get("/metrics")

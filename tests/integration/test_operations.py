@@ -31,3 +31,16 @@ async def test_latency_histogram_is_cumulative_and_counts_every_request(client):
     total = next(line for line in text.splitlines()
                  if line.startswith('authsvc_http_request_seconds_count{route="/healthz"}'))
     assert float(total.rsplit(" ", 1)[1]) == counts[-1]
+
+
+async def test_unknown_paths_are_one_label_and_leave_no_memory_behind(client):
+    from app.http.metrics import STATS
+
+    await client.get("/healthz")
+    known = len(STATS._names)
+    for i in range(20):
+        assert (await client.get(f"/no/such/path/{i}")).status == 404
+    text = await (await client.get("/metrics")).text()
+    assert 'route="unmatched",status="404"' in text and "/no/such/path" not in text
+    # Each 404 carries a route object of its own; remembering them would grow without bound.
+    assert len(STATS._names) <= known + 1  # /metrics itself may be new
