@@ -164,7 +164,9 @@ def write(out_dir: Path, *, mode: str, cfg: dict, elapsed_s: float, code: str) -
         "- Sweep: `RedisSessionStore.sweep_expired` called back to back with the worker's batch size and a "
         "`now` past every deadline, over all the sessions created above (each one is deleted, unindexed, "
         "published and gets its event); a separate process PINGs Redis in a loop meanwhile and reports "
-        "the worst round trip.",
+        "the worst round trip. That probe runs at a raised priority (nice -5, as root) so it stands for a "
+        "client with a core of its own rather than one queued behind the sweeper for a CPU; Redis's "
+        "SLOWLOG (threshold 1 ms, settings restored afterwards) gives the server's own longest command.",
         "",
         "## Machine",
         "",
