@@ -9,38 +9,12 @@ from redis.asyncio import Redis
 from app.events.publisher import EventPublisher
 from app.sessions.ids import hash_session_id, new_session_id
 from app.sessions.record import SessionRecord
+from app.sessions import scripts as session_scripts
 from app.sessions.store import RedisSessionStore
 
 # What a real browser session carries: a typical desktop user agent and an IPv4 address.
 USER_AGENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/131.0.0.0 Safari/537.36")
-
-
-class _Batch:
-    """Stands in for the Redis client inside ``store.create``: every create writes its
-    MULTI block's commands into one shared pipeline, so the key layout is exactly the
-    store's while 5,000 creates cost one round trip."""
-
-    def __init__(self, redis: Redis) -> None:
-        self.pipe = redis.pipeline(transaction=False)
-
-    def pipeline(self, transaction: bool = True) -> "_Batch":
-        return self
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        return None
-
-    def __getattr__(self, name: str):
-        return getattr(self.pipe, name)
-
-    async def execute(self) -> None:  # the store's per-create execute: deferred to flush()
-        return None
-
-    async def flush(self) -> None:
-        await self.pipe.execute()  # also resets the pipeline for the next batch
 
 
 def make_store(redis: Redis, prefix: str, touch_granularity_s: float = 60.0) -> RedisSessionStore:
@@ -51,10 +25,19 @@ def make_store(redis: Redis, prefix: str, touch_granularity_s: float = 60.0) -> 
 
 async def create_sessions(store: RedisSessionStore, n: int, *, per_user: int, idle_s: int, abs_s: int,
                           batch: int = 5000) -> None:
-    """``n`` live sessions, ``per_user`` to a user (one index zset each), no events."""
-    real = store.redis
-    shim = _Batch(real)
-    store.redis = shim  # only create() reads store.redis; the scripts were bound at construction
+    """``n`` live sessions, ``per_user`` to a user (one index zset each), no events.
+
+    Each goes through ``store.create``, whose one Lua call is queued into a shared
+    pipeline instead of sent: the keys and values are exactly the store's, while
+    5,000 creates cost one round trip."""
+    sha = await store.redis.script_load(session_scripts.CREATE)
+    pipe = store.redis.pipeline(transaction=False)
+    send = store._create
+
+    async def queue(*, keys: list, args: list) -> None:
+        pipe.evalsha(sha, len(keys), *keys, *args)
+
+    store._create = queue
     try:
         now = time.time()
         user = str(uuid.uuid4())
@@ -68,10 +51,10 @@ async def create_sessions(store: RedisSessionStore, n: int, *, per_user: int, id
                 auth_time=now, ip=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", user_agent=USER_AGENT)
             await store.create(record, [])
             if (i + 1) % batch == 0:
-                await shim.flush()
-        await shim.flush()
+                await pipe.execute()  # also resets the pipeline for the next batch
+        await pipe.execute()
     finally:
-        store.redis = real
+        store._create = send
 
 
 async def used_memory(redis: Redis) -> int:

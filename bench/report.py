@@ -156,7 +156,7 @@ def write(out_dir: Path, *, mode: str, cfg: dict, elapsed_s: float, code: str) -
         "a session is started through SessionManager.start, read once on every process (so each has it cached), "
         "logged out through process 1, and from the logout reply each process is polled back to back until "
         f"it answers 401. {cfg['revocation_trials']} trials x {cfg['revocation_procs']} processes.",
-        f"- Redis memory: sessions written through `RedisSessionStore.create` (its commands batched into one "
+        f"- Redis memory: sessions written through `RedisSessionStore.create` (its Lua call queued into one "
         f"pipeline per 5,000 sessions), {cfg['sessions_per_user']} sessions per user, a realistic user agent "
         "and IPv4 address, no events; the figure is the `INFO memory` used_memory delta divided by the "
         "number of sessions (other jobs writing to the same Redis add a little noise). The breakdown "

@@ -50,20 +50,7 @@ class Lookup:
 
 
 class SessionStore(Protocol):
-    async def create(self, record: SessionRecord, events: list[Event]) -> None:
-        k = self.keys
-        deadline = record.idle_expires_at
-        ua_id = user_agent_id(record.user_agent)
-        await self._create(
-            keys=[k.session(record.sid_hash), k.user_agent_prefix + ua_id, k.user_index(record.user_id), k.due,
-                  self.publisher.stream],
-            # Index scores in whole seconds: listpack stores integers in a few bytes (the value
-            # is the truth; the score only tells the sweep where to look, at most a second late).
-            args=[_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
-                  int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
-                  repr(record.created_at), int(record.absolute_expires_at) + 60, record.user_id, repr(deadline),
-                  *(self.publisher.encode(e) for e in events)])
-
+    async def create(self, record: SessionRecord, events: list[Event]) -> None: ...
     async def read(self, sid_hash: str, now: float) -> Lookup | None: ...
     async def list_for_user(self, user_id: str) -> list[SessionRecord]: ...
     async def revoke(self, user_id: str, ended: dict[str, Event]) -> int: ...
@@ -132,26 +119,15 @@ class RedisSessionStore:
         k = self.keys
         deadline = record.idle_expires_at
         ua_id = user_agent_id(record.user_agent)
-        index = k.user_index(record.user_id)
-        index_expires = int(record.absolute_expires_at) + 60
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(k.session(record.sid_hash), _pack(record, ua_id), pxat=int(deadline * 1000) + 1)
-            # Shared by every session with this user agent; lives as long as the newest one may.
-            pipe.set(k.user_agent_prefix + ua_id, record.user_agent,
-                     exat=int(record.absolute_expires_at) + 60)
-            # Whole seconds: listpack stores integers in a few bytes (the value is the
-            # truth; the score only tells the sweep where to look, at most a second late).
-            pipe.zadd(index, {record.sid_hash: math.ceil(deadline)})
-            # Entries past their deadline cannot be live; trimming here keeps the
-            # index bounded even before the sweep runs.
-            pipe.zremrangebyscore(index, "-inf", f"({record.created_at}")
-            pipe.expireat(index, index_expires, nx=True)  # GT alone never sets a first TTL
-            pipe.expireat(index, index_expires, gt=True)
-            # LT: the user's entry only ever moves earlier here; the sweep moves it later.
-            pipe.zadd(k.due, {record.user_id: deadline}, lt=True)
-            for event in events:
-                self.publisher.add_to(pipe, event)
-            await pipe.execute()
+        await self._create(
+            keys=[k.session(record.sid_hash), k.user_agent_prefix + ua_id, k.user_index(record.user_id), k.due,
+                  self.publisher.stream],
+            # Index scores in whole seconds: listpack stores integers in a few bytes (the value
+            # is the truth; the score only tells the sweep where to look, at most a second late).
+            args=[_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
+                  int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
+                  repr(record.created_at), int(record.absolute_expires_at) + 60, record.user_id, repr(deadline),
+                  *(self.publisher.encode(e) for e in events)])
 
     async def read(self, sid_hash: str, now: float) -> Lookup | None:
         k = self.keys
