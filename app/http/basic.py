@@ -81,8 +81,7 @@ def require_client(request: web.Request) -> ClientPrincipal:
 def strip_cookies_for_basic(request: web.Request, response: web.StreamResponse) -> None:
     """A Basic-authenticated exchange never sets a cookie (a pipeline stage, run on every reply)."""
     # The header test first: request.get() of an absent key raises and catches a KeyError.
-    header = request.headers.get("Authorization")
-    if header and header[:6].lower() == "basic " and request.get(BASIC_ATTEMPTED):
+    if authorization_value(request, "basic") is not None and request.get(BASIC_ATTEMPTED):
         response.cookies.clear()
         if "Set-Cookie" in response.headers:
             response.headers.popall("Set-Cookie")

@@ -2,16 +2,6 @@
 atomic step, so concurrent attempts (many web processes, many connections) see
 one consistent counter."""
 
-# KEYS[1]: the presented device token's key (a key that never exists if none).
-# KEYS[2..]: counter hashes {n, last}.
-# ARGV: mode ('check' | 'fail' | 'succeed'), now, account id (what a trusted device
-# must be bound to), then per counter: free, block_after, base, max, window, class, on_success.
-# class: "a" always applies, "d" only with a trusted device, "n" only without.
-# on_success: "reset" (account-side counters) or "keep" (the per-IP one: a success
-# must not wipe the failures of a spraying address).
-# Returns {wait_ms, trusted}. wait_ms > 0: the gate is shut and nothing was recorded;
-# the caller refuses whatever the outcome was, so a burst of parallel guesses
-# learns at most as many outcomes as the counters allow.
 # A counter's wait in seconds (<= 0: open). Shared with scripts of other modules that
 # check the per-IP gate inside their own atomic step (the refresh-token rotation).
 COUNTER_WAIT = """
@@ -26,6 +16,16 @@ local function counter_wait(key, now, free, block, base, maxd, window)
 end
 """
 
+# KEYS[1]: the presented device token's key (a key that never exists if none).
+# KEYS[2..]: counter hashes {n, last}.
+# ARGV: mode ('check' | 'fail' | 'succeed'), now, account id (what a trusted device
+# must be bound to), then per counter: free, block_after, base, max, window, class, on_success.
+# class: "a" always applies, "d" only with a trusted device, "n" only without.
+# on_success: "reset" (account-side counters) or "keep" (the per-IP one: a success
+# must not wipe the failures of a spraying address).
+# Returns {wait_ms, trusted}. wait_ms > 0: the gate is shut and nothing was recorded;
+# the caller refuses whatever the outcome was, so a burst of parallel guesses
+# learns at most as many outcomes as the counters allow.
 GATE = COUNTER_WAIT + """
 local mode = ARGV[1]
 local now = tonumber(ARGV[2])
