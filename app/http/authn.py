@@ -9,7 +9,7 @@ from app.authz.principal import ANONYMOUS, Principal, UserPrincipal
 from app.errors import AuthError, ServiceUnavailableError, TooManyAttemptsError, UnauthenticatedError
 from app.http.appkeys import AUTH_FAILURE, AUTHENTICATORS, PRINCIPAL, SERVICES, request_id
 from app.http.cookies import CookieTransport
-from app.sessions.record import SessionRecord
+from app.http.memo import SourceMemo
 
 security_log = logging.getLogger("app.security")
 
@@ -36,24 +36,17 @@ async def authenticate(request: web.Request) -> None:
 
 
 def cookie_authenticator(transport: CookieTransport, max_principals: int = 100_000):
-    # The principal of a cached session record, built once per record object (a touch,
-    # a role change or a revocation replaces the record, and so the principal).
-    principals: dict[str, tuple[SessionRecord, UserPrincipal]] = {}
+    # The principal of a cached session record, built once per record object.
+    principals: SourceMemo[UserPrincipal] = SourceMemo(max_principals)
 
     async def authenticate(request: web.Request) -> Principal | None:
         session_id = transport.read(request)
         if not session_id:
             return None
         record = await request.app[SERVICES].sessions.resolve(session_id)
-        hit = principals.get(session_id)
-        if hit is not None and hit[0] is record:
-            return hit[1]
-        principal = UserPrincipal(id=record.user_id, email=record.email, roles=record.roles, method="session",
-                                  auth_time=record.auth_time, session=record, session_id=session_id)
-        if len(principals) >= max_principals:
-            principals.clear()
-        principals[session_id] = (record, principal)
-        return principal
+        return principals.get(session_id, record, lambda: UserPrincipal(
+            id=record.user_id, email=record.email, roles=record.roles, method="session",
+            auth_time=record.auth_time, session=record, session_id=session_id))
 
     return authenticate
 

@@ -5,6 +5,7 @@ import json
 from collections.abc import Callable, Hashable
 
 from app.clock import rfc3339
+from app.http.memo import SourceMemo
 from app.sessions.ids import csrf_token_for
 from app.sessions.record import SessionRecord
 
@@ -25,26 +26,10 @@ def session_item(record: SessionRecord, *, current: bool) -> dict:
             "user_agent": record.user_agent, "current": current}
 
 
-class EncodedReplies:
-    """JSON reply bodies encoded once per source object instead of once per request.
-
-    A body stays valid for as long as the object it was built from is the one the
-    caller holds: cached session records and token principals are replaced, never
-    changed (a touch, a role change or a revocation yields a new object or none).
-    So formatting dates, deriving a CSRF token and encoding JSON happen once per
-    object on the hot routes.
-    """
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self._bodies: dict[Hashable, tuple[object, bytes]] = {}
-        self._max_entries = max_entries
+class EncodedReplies(SourceMemo[bytes]):
+    """JSON reply bodies encoded once per source object (a cached session record, a
+    token's principal): dates, the CSRF token and the JSON are made once per object
+    on the hot routes instead of once per request."""
 
     def body(self, key: Hashable, source: object, build: Callable[[], dict]) -> bytes:
-        hit = self._bodies.get(key)
-        if hit is not None and hit[0] is source:
-            return hit[1]
-        body = json.dumps(build()).encode()
-        if len(self._bodies) >= self._max_entries:
-            self._bodies.clear()  # cheap and rare: the next requests rebuild what they need
-        self._bodies[key] = (source, body)
-        return body
+        return self.get(key, source, lambda: json.dumps(build()).encode())

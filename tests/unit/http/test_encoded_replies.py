@@ -32,4 +32,4 @@ def test_a_full_memo_starts_over_instead_of_growing():
     sources = [Source([str(i)]) for i in range(5)]
     for i, source in enumerate(sources):
         replies.body(i, source, lambda s=source: {"roles": s.roles})
-    assert len(replies._bodies) <= 2
+    assert len(replies) <= 2
