@@ -6,7 +6,6 @@ import math
 import secrets
 from dataclasses import dataclass
 
-import jwt
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.clock import now_s
@@ -15,12 +14,13 @@ from app.events.envelope import Event
 from app.sessions.manager import ClientInfo
 from app.throttle import Attempt, Throttle
 from app.tokens.cache import TokenCache
-from app.tokens.claims import ACCESS_TYP, AccessClaims
+from app.tokens.claims import AccessClaims
 from app.tokens.holders import active_roles
 from app.tokens.errors import InvalidGrantError, InvalidTokenError, MfaRequiredError
 from app.tokens.keyring import KeyRing
 from app.tokens.opaque import (hash_refresh_token, looks_like_refresh_token, new_family_id, new_refresh_token,
                                open_successor, seal_successor)
+from app.tokens.signer import sign_access_token
 from app.tokens.store import RedisTokenStore
 from app.tokens.verify import AccessTokenVerifier
 
@@ -206,8 +206,7 @@ class TokenService:
         exp = iat + p.access_ttl_s
         claims = {"iss": p.issuer, "sub": user_id, "aud": p.audience, "exp": exp, "nbf": iat, "iat": iat,
                   "jti": jti, "roles": list(roles), "auth_time": math.floor(auth_time)}
-        token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": ACCESS_TYP})
-        return token, p.access_ttl_s
+        return sign_access_token(key, claims), p.access_ttl_s
 
     # -- verification, revocation, introspection -----------------------------------
 
