@@ -163,9 +163,9 @@ class TokenService:
             token_hash=hash_refresh_token(refresh_token), now=now, grace_s=p.grace_s,
             new_hash=hash_refresh_token(successor), sealed=seal_successor(refresh_token, successor),
             refresh_ttl_s=p.refresh_ttl_s, jti=jti, jti_expires_at=math.floor(now) + 1 + p.access_ttl_s,
-            refreshed=Event("auth.token.refreshed", None, {"grant_type": "refresh_token", "jti": jti, **context}),
-            reused=Event("auth.token.reuse_detected", None, {**context}),
-            revoked=Event("auth.token.revoked", None, {**context}), gate=gate)
+            refreshed=Event("auth.token.refreshed", None,
+                            {"grant_type": "refresh_token", "jti": jti, **context, "family": None}),
+            gate=gate)
         if rotation.outcome == "throttled":
             raise self.throttle.refusal(rotation.wait_ms)
         if rotation.outcome == "grace":

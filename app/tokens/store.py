@@ -103,12 +103,17 @@ class RedisTokenStore:
         return f"{self.p}u:{user_id}:roles"
 
     async def rotate(self, *, token_hash: str, now: float, grace_s: float, new_hash: str, sealed: str,
-                     refresh_ttl_s: int, jti: str, jti_expires_at: float, refreshed: Event, reused: Event,
-                     revoked: Event, gate: IpGate | None = None) -> Rotation:
-        """Spend a refresh token, checking ``gate`` first (outcome ``throttled`` if it is shut)."""
+                     refresh_ttl_s: int, jti: str, jti_expires_at: float, refreshed: Event,
+                     gate: IpGate | None = None) -> Rotation:
+        """Spend a refresh token, checking ``gate`` first (outcome ``throttled`` if it is shut).
+
+        ``refreshed`` is the grant's event; the script names its user and family, and makes
+        the reuse and revocation events of the rare outcomes from it (scripts._REFRESH_EVENTS).
+        """
+        if refreshed.subject is not None or refreshed.data.get("family", "") is not None:
+            raise ValueError("the refreshed event must leave subject and data.family as None for the script")
         args = [self.p, repr(now), repr(grace_s), new_hash, sealed, refresh_ttl_s, jti, repr(jti_expires_at),
-                self.leeway_s, self.channel, MAX_GRACE_CHAIN, self._encode(refreshed), self._encode(reused),
-                self._encode(revoked)]
+                self.leeway_s, self.channel, MAX_GRACE_CHAIN, self._encode(refreshed)]
         if gate is not None:
             args += gate.args
         result = await self._refresh(

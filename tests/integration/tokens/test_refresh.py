@@ -165,3 +165,65 @@ async def test_token_events_are_emitted(serve, make_settings, redis):
     assert issued["data"]["grant_type"] == "password" and issued["data"]["jti"]
     for event in mine:
         assert first["refresh_token"] not in json.dumps(event)
+
+
+UUID_SHAPE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+HOSTILE_AGENT = 'probe "subject":null "family":null {"x":1}'
+
+
+async def test_each_refresh_outcome_emits_its_events_with_user_family_and_context(serve, make_settings, redis,
+                                                                                   prefix):
+    """The refresh script fills in one envelope on the hot path and makes the rare outcomes'
+    events from it: each must still name the user, the family and the caller, with its own id,
+    and a user agent that looks like the placeholders must not be mistaken for them."""
+    import re
+    import time
+
+    settings = token_settings(make_settings, tokens={"refresh_grace_s": 10})
+    client = await serve(settings)
+    first, user_id = await tokens_for(client)
+    agent = {"User-Agent": HOSTILE_AGENT}
+
+    async def post(token: str):
+        return await client.post("/auth/token", headers=agent,
+                                 json={"grant_type": "refresh_token", "refresh_token": token})
+
+    second = await (await post(first["refresh_token"])).json()
+    assert (await post(first["refresh_token"])).status == 200  # a sibling tab, inside the grace window
+    mine = [e for e in await events(redis, settings.events.stream) if e["subject"] == user_id]
+    rotated, grace = [e for e in mine if e["type"] == "auth.token.refreshed"]
+    family = rotated["data"]["family"]
+    assert family and rotated["data"]["user_agent"] == HOSTILE_AGENT and "reason" not in rotated["data"]
+    assert rotated["data"]["grant_type"] == "refresh_token" and rotated["data"]["jti"]
+    assert grace["data"]["reason"] == "grace" and grace["data"]["family"] == family
+    assert grace["data"]["user_agent"] == HOSTILE_AGENT and grace["id"] != rotated["id"]
+
+    # Reuse outside the window (the spent token's record backdated past it): the family ends
+    # with a reuse event and a revocation event.
+    await redis.hset(f"{prefix}:rt:" + hash_of(first["refresh_token"]), "spent", "0")
+    assert (await post(first["refresh_token"])).status == 400
+    mine = [e for e in await events(redis, settings.events.stream) if e["subject"] == user_id]
+    detected = next(e for e in mine if e["type"] == "auth.token.reuse_detected")
+    revoked = next(e for e in mine if e["type"] == "auth.token.revoked")
+    for event in (detected, revoked):
+        assert event["data"]["family"] == family and event["data"]["user_agent"] == HOSTILE_AGENT
+        assert "jti" not in event["data"] and "grant_type" not in event["data"]
+        assert re.match(UUID_SHAPE, event["id"])
+    assert revoked["data"]["reason"] == "reuse_detected" and "reason" not in detected["data"]
+    assert len({e["id"] for e in mine}) == len(mine)
+
+    # A moved revocation epoch ends another family at its next refresh, with its own event.
+    third, other_user = await tokens_for(client)
+    await redis.set(f"{prefix}:u:{other_user}:epoch", repr(time.time() + 1))
+    assert (await post(third["refresh_token"])).status == 400
+    ended = [e for e in await events(redis, settings.events.stream)
+             if e["subject"] == other_user and e["type"] == "auth.token.revoked"]
+    assert [e["data"]["reason"] for e in ended] == ["user_epoch"]
+    assert ended[0]["data"]["family"] and re.match(UUID_SHAPE, ended[0]["id"])
+    assert (await post(second["refresh_token"])).status == 400  # its family ended at the reuse
+
+
+def hash_of(token: str) -> str:
+    from app.tokens.opaque import hash_refresh_token
+
+    return hash_refresh_token(token)
