@@ -97,6 +97,7 @@ class RedisThrottle:
         self.ip = ip
         self.device_ttl_s = device_ttl_s
         self._script = redis.register_script(scripts.GATE)
+        self._trust_device = redis.register_script(scripts.TRUST_DEVICE)
 
     def _counters(self, attempt: Attempt) -> list[tuple[str, Backoff, str]]:
         """(key, limits, class) of every counter the attempt may touch."""
@@ -153,13 +154,10 @@ class RedisThrottle:
     async def trust_device(self, account: str, current: str | None = None) -> str:
         """Bind a device token to ``account``: ``current`` if it already is (its life is
         extended), else a new one, so repeated logins do not pile up tokens."""
-        bound = _h(account)
-        if current and await self.redis.get(self._device_key(current)) in (bound, bound.encode()):
-            await self.redis.expire(self._device_key(current), self.device_ttl_s)
-            return current
         token = secrets.token_urlsafe(DEVICE_TOKEN_BYTES)
-        await self.redis.set(self._device_key(token), bound, ex=self.device_ttl_s)
-        return token
+        kept = await self._trust_device(keys=[self._device_key(current), self._device_key(token)],
+                                        args=[_h(account), self.device_ttl_s])
+        return current if int(kept) else token
 
     async def forget_device(self, token: str) -> None:
         await self.redis.delete(self._device_key(token))

@@ -57,3 +57,16 @@ elseif mode == 'succeed' then
 end
 return {0, trusted}
 """
+
+# KEYS[1]: the presented device token's key (a key that never exists if none), KEYS[2]: a new
+# token's key. ARGV: the account hash it must be bound to, ttl (s). Returns 1 if the presented
+# token is bound to the account (its life extended), else 0 (the new token was stored). One
+# round trip whether or not the browser came back with its token.
+TRUST_DEVICE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 0
+"""

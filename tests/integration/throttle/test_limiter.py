@@ -1,5 +1,6 @@
 """The Redis throttle on its own: counting, backoff, block, success, devices, atomicity."""
 import asyncio
+import hashlib
 
 import pytest
 
@@ -145,11 +146,21 @@ async def test_a_device_has_its_own_backoff(make_throttle):
         await t.check(stolen)
 
 
-async def test_trusting_again_keeps_the_token(make_throttle):
+async def test_trusting_again_keeps_the_token(make_throttle, redis, prefix):
     t = make_throttle()
     device = await t.trust_device(ALICE)
+    key = f"{prefix}:th:d:" + hashlib.sha256(device.encode()).hexdigest()
+    await redis.expire(key, 5)
     assert await t.trust_device(ALICE, device) == device
-    assert await t.trust_device(account_key("user", "bob@example.com"), device) != device
+    assert 590 <= await redis.ttl(key) <= 600  # its life was extended, and no second token stored
+    assert len([k async for k in redis.scan_iter(f"{prefix}:th:d:*")]) == 1
+    # Presented for another account (a shared computer): that account gets its own token,
+    # and the first one is neither extended nor rebound.
+    await redis.expire(key, 5)
+    bob = await t.trust_device(account_key("user", "bob@example.com"), device)
+    assert bob != device and await redis.ttl(key) <= 5
+    assert await t.trust_device(ALICE, device) == device
+    assert await t.trust_device(ALICE, "never-issued") not in (device, bob, "never-issued")
 
 
 async def test_parallel_guesses_learn_no_more_than_sequential_ones(make_throttle):
