@@ -30,6 +30,7 @@ sys.path.insert(0, str(APP_ROOT))
 sys.path.insert(0, str(HERE))
 
 import aiohttp  # noqa: E402
+from cpumeter import CpuMeter  # noqa: E402
 
 import redis_bulk  # noqa: E402
 import report  # noqa: E402
@@ -290,22 +291,49 @@ def fig_tokens(results: dict) -> None:
     with Step("refresh grants (each connection spends the token its last reply gave it)"):
         c = CFG["refresh_connections"]
 
-        def refresh_round(duration_s: float) -> wrkrun.WrkResult:
+        def fresh_tokens() -> list[str]:
             # Fresh families per wrk run: a run's last tokens stay inside wrk, and starting
             # the next run from spent ones would (rightly) be taken for reuse.
-            tokens = [asyncio.run(password_grant(base, email))["refresh_token"] for _ in range(c)]
+            return [asyncio.run(password_grant(base, email))["refresh_token"] for _ in range(c)]
+
+        def refresh_round(duration_s: float, tokens: list[str]) -> wrkrun.WrkResult:
             return wrkrun.wrk(base + "/auth/token", duration_s=duration_s, connections=c, threads=c,
                               script="refresh.lua", env={"BENCH_TOKENS": ",".join(tokens)})
 
-        refresh_round(1.0)
-        s = wrkrun.Series([refresh_round(CFG["duration_s"]) for _ in range(CFG["rounds"])])
+        def metered(pgid: int, run) -> tuple[wrkrun.WrkResult, float, float]:
+            """A wrk result with the server's and Redis's CPU microseconds per request."""
+            with CpuMeter(pgid, REDIS_URL) as meter:
+                result = run()
+            n = max(result.requests, 1)
+            return result, (meter.use.main_s + meter.use.other_s) / n * 1e6, meter.use.redis_s / n * 1e6
+
+        refresh_round(1.0, fresh_tokens())
+        s, bare, ours_us, bare_us = wrkrun.Series(), wrkrun.Series(), [], []
+        bare_url = results["bare_proc"][1] + "/auth/session"
+        for _ in range(CFG["rounds"]):
+            tokens = fresh_tokens()  # outside the meter: each is a password grant (an argon2 hash)
+            result, web_us, redis_us = metered(results["service"][0].popen.pid,
+                                               lambda: refresh_round(CFG["duration_s"], tokens))
+            s.rounds.append(result)
+            ours_us.append((web_us, redis_us))
+            result, web_us, redis_us = metered(
+                results["bare_proc"][0].popen.pid,
+                lambda: wrkrun.wrk(bare_url, duration_s=CFG["duration_s"], connections=c, threads=c,
+                                   script="headers.lua"))
+            bare.rounds.append(result)
+            bare_us.append(web_us)
         if s.error_share > 0.01:
             raise RuntimeError(f"{s.error_share:.1%} of refresh grants failed (reuse detection or errors)")
-        note("refresh: " + series_text(s))
-        bare = wrkrun.rounds(CFG["rounds"], results["bare_proc"][1] + "/auth/session",
-                             duration_s=CFG["duration_s"], connections=c, threads=c, script="headers.lua")
+        web_us = statistics.median(w for w, _ in ours_us)
+        redis_us = statistics.median(r for _, r in ours_us)
+        bare_cpu = statistics.median(bare_us)
+        split = (f"CPU per grant: the web processes {web_us:.0f} us + Redis {redis_us:.0f} us, "
+                 f"{(web_us + redis_us) / bare_cpu:.1f}x the {bare_cpu:.0f} us of a bare request (medians of "
+                 f"the rounds; the bare handler at {c} connections is bound by round trips as much as by CPU)")
+        note("refresh: " + series_text(s) + "; " + split)
         report.row(f"Refresh grants vs bare handler (both at {c} connections)", s.median("rps"),
-                   bare.median("rps"), "req/s", target=0.3, span=s.span("rps"), base_span=bare.span("rps"))
+                   bare.median("rps"), "req/s", target=0.3, span=s.span("rps"), base_span=bare.span("rps"),
+                   note=split)
 
 
 def fig_logins(results: dict) -> None:
@@ -320,21 +348,32 @@ def fig_logins(results: dict) -> None:
         login_url = base + "/auth/login"
         wrkrun.wrk(login_url, duration_s=2, connections=CFG["login_connections"], script="login.lua",
                    env={"BENCH_BODY": body})
-        s, raw = wrkrun.Series(), []
+        s, raw, cpu = wrkrun.Series(), [], []
         for _ in range(CFG["rounds"]):
             raw.append(cpu_loop("argon2", CFG["duration_s"], threads=2))
-            s.rounds.append(wrkrun.wrk(login_url, duration_s=CFG["duration_s"], connections=CFG["login_connections"],
-                                       script="login.lua", env={"BENCH_BODY": body}))
+            with CpuMeter(results["service"][0].popen.pid, REDIS_URL) as meter:
+                s.rounds.append(wrkrun.wrk(login_url, duration_s=CFG["duration_s"],
+                                           connections=CFG["login_connections"], script="login.lua",
+                                           env={"BENCH_BODY": body}))
+            cpu.append((meter.use, s.rounds[-1].requests))
         if s.error_share > 0.01:
             raise RuntimeError(f"{s.error_share:.1%} of logins failed")
         rates = [r["ops_per_s"] for r in raw]
         raw_rate = statistics.median(rates)
+        # Why the ratio is what it is: the hashes can only have the cores nothing else uses.
+        hash_cores = statistics.median(u.cores(u.other_s) for u, _ in cpu)
+        loop_cores = statistics.median(u.cores(u.main_s) for u, _ in cpu)
+        loop_ms = statistics.median(u.main_s / n * 1e3 for u, n in cpu)
+        redis_cores = statistics.median(u.cores(u.redis_s) for u, _ in cpu)
+        split = (f"CPU during the logins: the argon2 threads {hash_cores:.2f} cores, the event loops "
+                 f"{loop_cores:.2f} ({loop_ms:.2f} ms per login), Redis {redis_cores:.2f}, and about "
+                 f"{max(0.0, 2 - hash_cores - loop_cores - redis_cores):.2f} to Postgres, wrk and the kernel")
         note(f"logins: {series_text(s)}; argon2 ({raw[0]['params']}): {raw_rate:.1f} verifies/s "
-             f"(min {min(rates):.1f}, max {max(rates):.1f})")
+             f"(min {min(rates):.1f}, max {max(rates):.1f}); {split}")
         report.row("Password logins vs raw argon2id verify rate (2 cores)", s.median("rps"), raw_rate,
                    "per s", target=0.9, span=s.span("rps"), base_span=(min(rates), max(rates)),
                    note=f"argon2id {raw[0]['params']}; login p50 {s.median('p50_ms'):.0f} ms, "
-                        f"p99 {s.median('p99_ms'):.0f} ms")
+                        f"p99 {s.median('p99_ms'):.0f} ms. {split} (medians of the rounds)")
     with Step("session-check latency: idle, then during a login storm"):
         url = base + "/auth/session"
         probe_argv = [PY, str(HERE / "probes.py"), "http", "--url", url, "--header", f"Cookie: sid={user['cookie']}",

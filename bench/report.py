@@ -148,10 +148,13 @@ def write(out_dir: Path, *, mode: str, cfg: dict, elapsed_s: float, code: str) -
         "EdDSA token on one thread.",
         f"- Logins: wrk posts one account's credentials on {cfg['login_connections']} connections. The storm "
         "figure probes `GET /auth/session` one request at a time (5 ms apart) from its own process, first "
-        "idle, then while wrk runs the same login load.",
+        "idle, then while wrk runs the same login load. During each login round the service's threads are "
+        "read from /proc (main threads = event loops, the others = the argon2 pool) and Redis's CPU from "
+        "INFO (bench/cpumeter.py), so the report says where the cores went.",
         f"- Refresh grants: wrk with one connection per thread ({cfg['refresh_connections']}); each connection "
         "spends the refresh token its previous reply handed out (bench/lua/refresh.lua), so every grant is a "
-        "valid rotation; the bare handler is measured at the same connection count.",
+        "valid rotation; the bare handler is measured at the same connection count. Both servers' CPU (their "
+        "process groups, from /proc) and Redis's (INFO) are divided by the requests served in each round.",
         f"- Revocation: {cfg['revocation_procs']} separate web processes (one port each) on one Redis; per trial "
         "a session is started through SessionManager.start, read once on every process (so each has it cached), "
         "logged out through process 1, and from the logout reply each process is polled back to back until "
