@@ -20,6 +20,7 @@ from app.db.users import UserRepository
 from app.events.invalidation import InvalidationBus
 from app.events.publisher import EventPublisher
 from app.passwords.hasher import Argon2Hasher
+from app.redisconn import redis_from_url
 from app.passwords.policy import PasswordPolicy
 from app.sessions.cache import SessionCache
 from app.sessions.manager import SessionManager
@@ -73,7 +74,7 @@ class Services:
 def make_redis(settings: Settings) -> Redis:
     # Short timeouts and one quick retry: an outage becomes a fast 503, and the
     # pool reconnects by itself when Redis is back.
-    return Redis.from_url(
+    return redis_from_url(
         settings.redis.url,
         socket_timeout=settings.redis.socket_timeout_s,
         socket_connect_timeout=settings.redis.socket_timeout_s,
