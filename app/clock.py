@@ -1,6 +1,8 @@
 """Wall-clock helpers; one place so tests and domain code agree on units."""
 from __future__ import annotations
 
+import functools
+import math
 import time
 from datetime import UTC, datetime
 
@@ -10,4 +12,10 @@ def now_s() -> float:
 
 
 def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """UTC, to the second (truncated), with a ``Z``."""
+    return _rfc3339_second(math.floor(ts))
+
+
+@functools.lru_cache(maxsize=1024)  # every event and session reply formats the current second
+def _rfc3339_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).isoformat().replace("+00:00", "Z")

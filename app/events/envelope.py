@@ -7,7 +7,7 @@ and ``FORBIDDEN_KEYS`` is a last line of defence against a careless caller.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +18,25 @@ FORBIDDEN_KEYS = frozenset(
      "access_token", "refresh_token", "secret", "client_secret", "csrf_token", "cookie", "code"}
 )
 
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID string: str(uuid.uuid4()) without building a UUID object,
+    at under half the cost; every login, refresh and logout makes one or more."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
     type: str
     subject: str | None
     data: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_event_id)
     time: float = field(default_factory=now_s)
 
     def __post_init__(self) -> None:
@@ -47,7 +59,7 @@ class Event:
         }
 
     def to_json(self, source: str) -> str:
-        return json.dumps(self.envelope(source), separators=(",", ":"))
+        return _encode_json(self.envelope(source))
 
 
 def request_context(ip: str | None, user_agent: str | None) -> dict[str, Any]:
