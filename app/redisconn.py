@@ -15,7 +15,6 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.connection import (Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection,
                                       parse_url)
-
 from redis.utils import HIREDIS_AVAILABLE
 
 if HIREDIS_AVAILABLE:  # the condition under which redis-py's sync connections use it

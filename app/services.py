@@ -20,8 +20,8 @@ from app.db.users import UserRepository
 from app.events.invalidation import InvalidationBus
 from app.events.publisher import EventPublisher
 from app.passwords.hasher import Argon2Hasher
-from app.redisconn import redis_from_url
 from app.passwords.policy import PasswordPolicy
+from app.redisconn import redis_from_url
 from app.sessions.cache import SessionCache
 from app.sessions.manager import SessionManager
 from app.sessions.store import RedisSessionStore

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.audit.records import MalformedEntry, audit_row
 from app.audit.records import text as as_text
+from app.jsonfmt import compact_json
 
 log = logging.getLogger("app.audit")
 
@@ -187,7 +188,7 @@ class AuditDrain:
                 "event_ids": [r["event_id"] for r in rows], "stream_ids": [r["stream_id"] for r in rows],
                 "types": [r["type"] for r in rows], "subjects": [r["subject"] for r in rows],
                 "times": [r["time"] for r in rows], "sources": [r["source"] for r in rows],
-                "data": [json.dumps(r["data"], separators=(",", ":")) for r in rows]})
+                "data": [compact_json(r["data"]) for r in rows]})
             return len(result.all())
 
     async def _insert_one_by_one(self, rows: list[dict]) -> tuple[int, list[MalformedEntry]]:

@@ -6,20 +6,17 @@ and ``FORBIDDEN_KEYS`` is a last line of defence against a careless caller.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.clock import now_s, rfc3339
+from app.jsonfmt import compact_json
 
 FORBIDDEN_KEYS = frozenset(
     {"password", "new_password", "current_password", "session_id", "sid", "token",
      "access_token", "refresh_token", "secret", "client_secret", "csrf_token", "cookie", "code"}
 )
-
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode
-
 
 def new_event_id() -> str:
     """A random (version 4) UUID string: str(uuid.uuid4()) without building a UUID object,
@@ -59,7 +56,7 @@ class Event:
         }
 
     def to_json(self, source: str) -> str:
-        return _encode_json(self.envelope(source))
+        return compact_json(self.envelope(source))
 
 
 def request_context(ip: str | None, user_agent: str | None) -> dict[str, Any]:

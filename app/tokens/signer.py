@@ -8,25 +8,23 @@ of what ``jwt.encode`` adds to this besides re-encoding the same header every ti
 from __future__ import annotations
 
 import base64
-import json
 from functools import lru_cache
 
 import jwt
 
+from app.jsonfmt import compact_json
 from app.tokens.claims import ACCESS_TYP
 from app.tokens.keys import SigningKey
-
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _b64(raw: bytes) -> bytes:
     return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
 
-@lru_cache(maxsize=16)  # a key ring holds a handful of keys; SigningKey is frozen and hashable by kid
+@lru_cache(maxsize=16)  # a key ring holds a handful of keys
 def _prefix(alg: str, kid: str) -> bytes:
     header = {"alg": alg, "kid": kid, "typ": ACCESS_TYP}
-    return _b64(_encode_json(header).encode()) + b"."
+    return _b64(compact_json(header).encode()) + b"."
 
 
 @lru_cache(maxsize=4)
@@ -35,6 +33,6 @@ def _algorithm(alg: str) -> jwt.algorithms.Algorithm:
 
 
 def sign_access_token(key: SigningKey, claims: dict) -> str:
-    signing_input = _prefix(key.alg, key.kid) + _b64(_encode_json(claims).encode())
+    signing_input = _prefix(key.alg, key.kid) + _b64(compact_json(claims).encode())
     signature = _algorithm(key.alg).sign(signing_input, key.private_key)
     return (signing_input + b"." + _b64(signature)).decode()
