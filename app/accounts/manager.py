@@ -19,7 +19,7 @@ from app.passwords.hasher import Argon2Hasher
 from app.passwords.policy import PasswordPolicy, normalize
 from app.sessions.manager import ClientInfo, SessionManager, StartedSession
 from app.sessions.record import SessionRecord
-from app.throttle import Attempt, Throttle, account_key
+from app.throttle import Attempt, SuccessCommit, Throttle, account_key
 
 if TYPE_CHECKING:
     from app.mfa.manager import MfaManager, MfaPending
@@ -87,6 +87,15 @@ class AccountManager:
         :raises TooManyAttemptsError: throttled (before any check, so a right and a
             wrong password get the same reply).
         """
+        user, attempt = await self._verify(email, password, client, device)
+        if self.throttle is not None:
+            await self.throttle.succeeded(attempt)
+        return user
+
+    async def _verify(self, email: str, password: str, client: ClientInfo,
+                      device: str | None) -> tuple[UserRecord, Attempt]:
+        """check_credentials up to, not including, recording the success: the caller records
+        it (``throttle.succeeded``, or a SuccessCommit written with the session)."""
         attempt = Attempt(account=account_key("user", email), ip=client.ip, device=device)
         if self.throttle is not None:
             await self.throttle.check(attempt)
@@ -102,14 +111,12 @@ class AccountManager:
             if self.throttle is not None:
                 await self.throttle.failed(attempt)
             raise InvalidCredentialsError()
-        if self.throttle is not None:
-            await self.throttle.succeeded(attempt)
         if verdict.needs_rehash:
             # Parameters were raised since this hash was made: upgrade it now that we know the password.
             new_hash = await self.hasher.hash(password)
             async with self.sessionmaker() as session, session.begin():
                 await self.users.set_password_hash(session, user.id, new_hash, changed=False)
-        return user
+        return user, attempt
 
     async def login(self, email: str, password: str, client: ClientInfo,
                     previous: SessionRecord | None = None,
@@ -119,10 +126,16 @@ class AccountManager:
 
         :raises InvalidCredentialsError: see ``check_credentials``.
         """
-        user = await self.check_credentials(email, password, client, device=device)
+        user, attempt = await self._verify(email, password, client, device)
         if self.mfa is not None and user.mfa_enabled:
+            if self.throttle is not None:
+                await self.throttle.succeeded(attempt)
             return user, await self.mfa.challenge(user, client)
-        return user, await self._start(user, client, previous, method="password")
+        # The success, the session and the trusted device in one atomic step (one round trip):
+        # the session exists only if no parallel guess shut the gate while the password hashed.
+        commit = None if self.throttle is None else self.throttle.success_commit(
+            attempt, trust_account=account_key("user", user.email), presented_device=device)
+        return user, await self._start(user, client, previous, method="password", commit=commit)
 
     async def login_second_factor(self, mfa_token: str, code: str, client: ClientInfo,
                                   previous: SessionRecord | None = None) -> tuple[UserRecord, StartedSession]:
@@ -138,13 +151,15 @@ class AccountManager:
         return user, await self._start(user, client, previous, method=f"password+{method}")
 
     async def _start(self, user: UserRecord, client: ClientInfo, previous: SessionRecord | None, *,
-                     method: str) -> StartedSession:
-        if previous is not None:
-            # Login always rotates: whatever session the browser had is ended.
-            await self.sessions.end(previous, client, reason="login")
-        return await self.sessions.start(
-            user_id=user.id, email=user.email, roles=user.roles, client=client,
+                     method: str, commit: SuccessCommit | None = None) -> StartedSession:
+        started = await self.sessions.start(
+            user_id=user.id, email=user.email, roles=user.roles, client=client, commit=commit,
             events=[Event("auth.login.succeeded", user.id, {"method": method, **client.context()})])
+        if previous is not None:
+            # Login always rotates: whatever session the browser had is ended (after the new
+            # one exists, so a refused login leaves the browser's session alone).
+            await self.sessions.end(previous, client, reason="login")
+        return started
 
     async def active_user(self, user_id: str) -> UserRecord:
         """The signed-in user's account row.

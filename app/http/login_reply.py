@@ -18,7 +18,9 @@ async def logged_in(request: web.Request, user: UserRecord, started: StartedSess
                                                record=started.record, session_id=started.session_id))
     CookieTransport(settings.cookie).write(response, started.session_id)
     device = DeviceCookie(settings)
-    token = await request.app[SERVICES].accounts.remember_device(user.email, device.read(request))
+    # A password login trusted the device with its session; a second factor's login does it here.
+    token = started.device_token or await request.app[SERVICES].accounts.remember_device(
+        user.email, device.read(request))
     if token is not None:
         device.write(response, token)
     return response

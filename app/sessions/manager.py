@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.clock import now_s
 from app.errors import NotFoundError, SessionExpiredError, UnauthenticatedError
@@ -10,6 +11,9 @@ from app.sessions.ids import hash_session_id, looks_like_session_id, new_session
 from app.sessions.cache import SessionCache
 from app.sessions.record import SessionRecord
 from app.sessions.store import RedisSessionStore
+
+if TYPE_CHECKING:
+    from app.throttle import SuccessCommit
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,7 @@ class ClientInfo:
 class StartedSession:
     session_id: str  # the secret; goes to the cookie and nowhere else
     record: SessionRecord
+    device_token: str | None = None  # trusted in the same step (a login's SuccessCommit asked for it)
 
 
 class SessionManager:
@@ -39,8 +44,12 @@ class SessionManager:
 
     async def start(self, *, user_id: str, email: str, roles: tuple[str, ...], client: ClientInfo,
                     events: list[Event] = (), auth_time: float | None = None,
-                    not_before: float = 0.0) -> StartedSession:
-        """Create a fresh session (a new id every time: no fixation)."""
+                    not_before: float = 0.0, commit: SuccessCommit | None = None) -> StartedSession:
+        """Create a fresh session (a new id every time: no fixation); with ``commit``, only
+        if that login's throttle gate is still open when the session is written.
+
+        :raises TooManyAttemptsError: ``commit``'s gate shut meanwhile (nothing was written).
+        """
         now = max(now_s(), not_before + 0.001)
         session_id = new_session_id()
         record = SessionRecord(
@@ -50,8 +59,10 @@ class SessionManager:
             ip=client.ip[:64], user_agent=client.user_agent[:256])
         created = Event("auth.session.created", user_id,
                         {"handle": record.handle, **client.context()}, time=now)
-        await self.store.create(record, [*events, created])
-        return StartedSession(session_id, record)
+        wait_ms, device_kept = await self.store.create(record, [*events, created], commit)
+        if wait_ms > 0:
+            raise commit.refusal(wait_ms)
+        return StartedSession(session_id, record, commit.device_token(device_kept) if commit else None)
 
     async def resolve(self, session_id: str) -> SessionRecord:
         """The live session behind a cookie value.

@@ -7,23 +7,55 @@ Field positions (1-based, Lua): 1 uid, 2 email, 3 roles, 4 created, 5 seen,
 6 abs, 7 idle, 8 auth, 9 ip, 10 user-agent id.
 """
 
-# KEYS: session, its user agent, the user's index, the due zset, stream. ARGV: value,
-# deadline (ms), user agent, user agent expiry (s), sid hash, index score, created (the
-# index drops entries due before it: they cannot be live), index expiry (s), uid, due
-# score, then envelopes. One script rather than a MULTI of ten commands: a login's
-# session costs one command to pack and one reply to parse.
-CREATE = """
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
--- Shared by every session with this user agent; lives as long as the newest one may.
-redis.call('SET', KEYS[2], ARGV[3], 'EXAT', ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[7])
-redis.call('EXPIREAT', KEYS[3], ARGV[8], 'NX')  -- GT alone never sets a first TTL
-redis.call('EXPIREAT', KEYS[3], ARGV[8], 'GT')
--- LT: the user's entry only ever moves earlier here; the sweep moves it later.
-redis.call('ZADD', KEYS[4], 'LT', ARGV[10], ARGV[9])
-for i = 11, #ARGV do redis.call('XADD', KEYS[5], '*', 'event', ARGV[i]) end
+from app.throttle.scripts import GATE_FUNCTION, TRUST_DEVICE_FUNCTION
+
+# K: session, its user agent, the user's index, the due zset, stream. A: value, deadline
+# (ms), user agent, user agent expiry (s), sid hash, index score, created (the index drops
+# entries due before it: they cannot be live), index expiry (s), uid, due score; envelopes
+# are A[first..]. One script rather than a MULTI of ten commands: a login's session costs
+# one command to pack and one reply to parse.
+_CREATE_FUNCTION = """
+local function create_session(K, A, first)
+  redis.call('SET', K[1], A[1], 'PXAT', A[2])
+  -- Shared by every session with this user agent; lives as long as the newest one may.
+  redis.call('SET', K[2], A[3], 'EXAT', A[4])
+  redis.call('ZADD', K[3], A[6], A[5])
+  redis.call('ZREMRANGEBYSCORE', K[3], '-inf', '(' .. A[7])
+  redis.call('EXPIREAT', K[3], A[8], 'NX')  -- GT alone never sets a first TTL
+  redis.call('EXPIREAT', K[3], A[8], 'GT')
+  -- LT: the user's entry only ever moves earlier here; the sweep moves it later.
+  redis.call('ZADD', K[4], 'LT', A[10], A[9])
+  for i = first, #A do redis.call('XADD', K[5], '*', 'event', A[i]) end
+end
+"""
+
+# KEYS, ARGV: as create_session's K and A, envelopes from ARGV[11].
+CREATE = _CREATE_FUNCTION + """
+create_session(KEYS, ARGV, 11)
 return 1
+"""
+
+# A login's session and its success in one atomic step (app.throttle.SuccessCommit): the
+# throttle gate in 'succeed' mode first, and only if it is still open (no parallel guesses
+# shut it while the password was hashed) the session, then the trusted device.
+# KEYS: the five of CREATE, then ARGV[11] gate keys, then ARGV[13] device keys (0 or 2).
+# ARGV: the ten of CREATE, gate key count, gate arg count, device key count, the gate's
+# args, the device's args (2 if any), then envelopes.
+# Returns {wait_ms, device_kept}: wait_ms > 0 means refused and nothing was written.
+CREATE_COMMITTED = GATE_FUNCTION + TRUST_DEVICE_FUNCTION + _CREATE_FUNCTION + """
+local nk, na, nd = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local gk, ga = {}, {}
+for i = 1, nk do gk[i] = KEYS[5 + i] end
+for i = 1, na do ga[i] = ARGV[13 + i] end
+local gate = throttle_gate(gk, ga)
+if gate[1] > 0 then return {gate[1], 0} end
+local first = 14 + na + (nd > 0 and 2 or 0)
+create_session(KEYS, ARGV, first)
+local kept = 0
+if nd > 0 then
+  kept = trust_device({KEYS[6 + nk], KEYS[7 + nk]}, {ARGV[14 + na], ARGV[15 + na]})
+end
+return {0, kept}
 """
 
 # KEYS: session. ARGV: now, user-key prefix, touch granularity (s), session-key prefix,

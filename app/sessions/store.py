@@ -24,7 +24,7 @@ import hashlib
 import math
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgpack
 from redis.asyncio import Redis
@@ -35,6 +35,9 @@ from app.events.publisher import EventPublisher
 from app.sessions import scripts
 from app.sessions.ids import HANDLE_CHARS
 from app.sessions.record import SessionRecord
+
+if TYPE_CHECKING:
+    from app.throttle import SuccessCommit
 
 # How long a roles invalidation mark outlives the change: far longer than a refresh
 # takes between its Redis read and its write-back.
@@ -50,7 +53,8 @@ class Lookup:
 
 
 class SessionStore(Protocol):
-    async def create(self, record: SessionRecord, events: list[Event]) -> None: ...
+    async def create(self, record: SessionRecord, events: list[Event],
+                     commit: SuccessCommit | None = None) -> tuple[int, bool]: ...
     async def read(self, sid_hash: str, now: float) -> Lookup | None: ...
     async def list_for_user(self, user_id: str) -> list[SessionRecord]: ...
     async def revoke(self, user_id: str, ended: dict[str, Event]) -> int: ...
@@ -110,24 +114,36 @@ class RedisSessionStore:
         self.keys = KeySpace(prefix)
         self.touch_granularity_s = touch_granularity_s
         self._create = redis.register_script(scripts.CREATE)
+        self._create_committed = redis.register_script(scripts.CREATE_COMMITTED)
         self._check = redis.register_script(scripts.CHECK)
         self._revoke = redis.register_script(scripts.REVOKE)
         self._sweep = redis.register_script(scripts.SWEEP)
         self._set_profile = redis.register_script(scripts.SET_PROFILE)
 
-    async def create(self, record: SessionRecord, events: list[Event]) -> None:
+    async def create(self, record: SessionRecord, events: list[Event],
+                     commit: SuccessCommit | None = None) -> tuple[int, bool]:
+        """Write the session and its events; with ``commit`` (a login's success) only if its
+        throttle gate is still open, in the same atomic step that records the success and
+        trusts the device. Returns (0, device kept) or (wait_ms, False): refused, nothing written."""
         k = self.keys
         deadline = record.idle_expires_at
         ua_id = user_agent_id(record.user_agent)
-        await self._create(
-            keys=[k.session(record.sid_hash), k.user_agent_prefix + ua_id, k.user_index(record.user_id), k.due,
-                  self.publisher.stream],
-            # Index scores in whole seconds: listpack stores integers in a few bytes (the value
-            # is the truth; the score only tells the sweep where to look, at most a second late).
-            args=[_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
-                  int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
-                  repr(record.created_at), int(record.absolute_expires_at) + 60, record.user_id, repr(deadline),
-                  *(self.publisher.encode(e) for e in events)])
+        keys = [k.session(record.sid_hash), k.user_agent_prefix + ua_id, k.user_index(record.user_id), k.due,
+                self.publisher.stream]
+        # Index scores in whole seconds: listpack stores integers in a few bytes (the value
+        # is the truth; the score only tells the sweep where to look, at most a second late).
+        args = [_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
+                int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
+                repr(record.created_at), int(record.absolute_expires_at) + 60, record.user_id, repr(deadline)]
+        envelopes = [self.publisher.encode(e) for e in events]
+        if commit is None:
+            await self._create(keys=keys, args=args + envelopes)
+            return 0, False
+        wait_ms, kept = await self._create_committed(
+            keys=keys + commit.gate_keys + commit.device_keys,
+            args=[*args, len(commit.gate_keys), len(commit.gate_args), len(commit.device_keys), *commit.gate_args,
+                  *commit.device_args, *envelopes])
+        return int(wait_ms), bool(int(kept))
 
     async def read(self, sid_hash: str, now: float) -> Lookup | None:
         k = self.keys

@@ -6,7 +6,8 @@ raises TooManyAttemptsError (``retry_after_s``) when throttled, and the caller
 answers 429 whatever the secret was. See ``app.throttle.limiter`` for the model.
 """
 from app.throttle.attempt import Attempt, account_key, ip_bucket
-from app.throttle.limiter import IpGate, RedisThrottle, Throttle
+from app.throttle.limiter import IpGate, RedisThrottle, SuccessCommit, Throttle
 from app.throttle.policy import Backoff
 
-__all__ = ["Attempt", "Backoff", "IpGate", "RedisThrottle", "Throttle", "account_key", "ip_bucket"]
+__all__ = ["Attempt", "Backoff", "IpGate", "RedisThrottle", "SuccessCommit", "Throttle", "account_key",
+           "ip_bucket"]

@@ -33,7 +33,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from redis.asyncio import Redis
 
@@ -57,6 +57,27 @@ class IpGate:
     args: tuple[float, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SuccessCommit:
+    """A right secret's outcome, for another module's script to record in its own atomic
+    step (``scripts.GATE_FUNCTION`` in 'succeed' mode, then, if ``device_keys``,
+    ``scripts.TRUST_DEVICE_FUNCTION``): a login's session is written only if the gate is
+    still open, in the same round trip that resets the counters and trusts the device."""
+
+    gate_keys: list[str]
+    gate_args: list
+    device_keys: list[str]  # empty: no device to trust
+    device_args: list
+    new_device: str  # the token stored if the presented one is not bound to the account
+    presented_device: str | None
+    refusal: "Callable[[int], TooManyAttemptsError]"
+
+    def device_token(self, kept: bool) -> str | None:
+        if not self.device_keys:
+            return None
+        return self.presented_device if kept else self.new_device
+
+
 class Throttle(Protocol):
     async def check(self, attempt: Attempt) -> bool:
         """Before checking a secret: True if it came from a trusted device.
@@ -78,6 +99,11 @@ class Throttle(Protocol):
 
     def ip_gate(self, ip: str) -> IpGate:
         """What ``check(Attempt(account=None, ip=ip))`` reads, for a caller's own script."""
+
+    def success_commit(self, attempt: Attempt, trust_account: str | None = None,
+                       presented_device: str | None = None) -> SuccessCommit:
+        """What ``succeeded(attempt)`` (and ``trust_device(trust_account, presented_device)``)
+        would write, for a caller's own script to write with its own change."""
 
     def refusal(self, wait_ms: int) -> TooManyAttemptsError:
         """The error for a gate found shut ``wait_ms`` from now."""
@@ -121,18 +147,36 @@ class RedisThrottle:
         # Without a device the script still needs a key; this one is never written.
         return f"{self.prefix}d:{_h(device) if device else 'none'}"
 
-    async def _gate(self, mode: str, attempt: Attempt) -> bool:
+    def _gate_call(self, mode: str, attempt: Attempt) -> tuple[list[str], list]:
+        """The keys and arguments of ``scripts.GATE_FUNCTION`` for this attempt."""
         counters = self._counters(attempt)
         args: list = [mode, repr(now_s()), _h(attempt.account) if attempt.account and attempt.device else ""]
         for i, (_, b, cls) in enumerate(counters):
             # counters[0] is the per-IP one: kept on success.
             args += [b.free, b.block_after, b.base_delay_s, b.max_delay_s, b.window_s, cls,
                      "keep" if i == 0 else "reset"]
-        wait_ms, trusted = await self._script(
-            keys=[self._device_key(attempt.device), *(k for k, _, _ in counters)], args=args)
+        return [self._device_key(attempt.device), *(k for k, _, _ in counters)], args
+
+    async def _gate(self, mode: str, attempt: Attempt) -> bool:
+        keys, args = self._gate_call(mode, attempt)
+        wait_ms, trusted = await self._script(keys=keys, args=args)
         if int(wait_ms) > 0:
             raise self.refusal(int(wait_ms))
         return bool(int(trusted))
+
+    def _device_call(self, account: str, presented: str | None) -> tuple[list[str], list, str]:
+        """The keys and arguments of ``scripts.TRUST_DEVICE_FUNCTION``, and the new token it stores
+        unless ``presented`` is already bound to ``account``."""
+        token = secrets.token_urlsafe(DEVICE_TOKEN_BYTES)
+        return [self._device_key(presented), self._device_key(token)], [_h(account), self.device_ttl_s], token
+
+    def success_commit(self, attempt: Attempt, trust_account: str | None = None,
+                       presented_device: str | None = None) -> SuccessCommit:
+        gate_keys, gate_args = self._gate_call("succeed", attempt)
+        device_keys, device_args, new_device = ([], [], "") if trust_account is None else \
+            self._device_call(trust_account, presented_device)
+        return SuccessCommit(gate_keys, gate_args, device_keys, device_args, new_device, presented_device,
+                             self.refusal)
 
     def ip_gate(self, ip: str) -> IpGate:
         (key, b, _), = self._counters(Attempt(account=None, ip=ip))
@@ -154,10 +198,8 @@ class RedisThrottle:
     async def trust_device(self, account: str, current: str | None = None) -> str:
         """Bind a device token to ``account``: ``current`` if it already is (its life is
         extended), else a new one, so repeated logins do not pile up tokens."""
-        token = secrets.token_urlsafe(DEVICE_TOKEN_BYTES)
-        kept = await self._trust_device(keys=[self._device_key(current), self._device_key(token)],
-                                        args=[_h(account), self.device_ttl_s])
-        return current if int(kept) else token
+        keys, args, token = self._device_call(account, current)
+        return current if int(await self._trust_device(keys=keys, args=args)) else token
 
     async def forget_device(self, token: str) -> None:
         await self.redis.delete(self._device_key(token))

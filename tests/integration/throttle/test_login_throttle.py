@@ -136,3 +136,50 @@ async def test_parallel_burst_learns_no_more_than_the_free_failures(serve, make_
     statuses = sorted(r.status for r, _ in replies)
     assert statuses.count(401) + statuses.count(200) <= 4  # 3 free failures (+ the right one if it came early)
     assert statuses.count(429) >= 26
+
+
+async def test_a_gate_that_shuts_while_the_password_hashes_refuses_the_login_and_writes_nothing(
+        serve, make_settings, redis, prefix):
+    """The success, the new session and the trusted device are written in one atomic step
+    that first re-checks the gate: guesses that shut it while the right password was being
+    hashed turn that login into a 429 with no session, no event and no device token, and the
+    browser's existing session is left alone."""
+    from app.http.appkeys import SERVICES
+    from app.passwords.hasher import Verdict
+    from app.throttle import Attempt, account_key
+    from tests.integration.sessions.helpers import events
+
+    settings = fast(make_settings, account_free_failures=3)
+    settings.cookie.name, settings.cookie.secure = "sid", False
+    client = await serve(settings)
+    services = client.server.app[SERVICES]
+    browser = Browser(client, cookie_name="sid")
+    email = await browser.signed_up()
+    assert (await browser.request("GET", "/auth/session")).status == 200
+    user_id = (await (await browser.request("GET", "/auth/session")).json())["user"]["id"]
+    sessions_before = await redis.zrange(f"{prefix}:u:{user_id}:s", 0, -1)
+    devices_before = {k async for k in redis.scan_iter(f"{prefix}:th:d:*")}
+    stream_before = len(await events(redis, settings.events.stream))
+
+    verify = services.hasher.verify
+
+    async def verify_while_guessed(stored, password) -> Verdict:
+        verdict = await verify(stored, password)
+        # Parallel wrong guesses from elsewhere land while this (right) password hashes.
+        for _ in range(3):
+            await services.throttle.failed(Attempt(account=account_key("user", email), ip="198.51.100.7"))
+        return verdict
+
+    services.hasher.verify = verify_while_guessed
+    try:
+        reply = await browser.request("POST", "/auth/login", json={"email": email, "password": STRONG_PASSWORD})
+    finally:
+        services.hasher.verify = verify
+    assert reply.status == 429 and "sid-device" not in reply.cookies and "sid" not in reply.cookies
+    assert await redis.zrange(f"{prefix}:u:{user_id}:s", 0, -1) == sessions_before
+    assert {k async for k in redis.scan_iter(f"{prefix}:th:d:*")} == devices_before
+    assert len(await events(redis, settings.events.stream)) == stream_before
+    assert (await browser.request("GET", "/auth/session")).status == 200  # still logged in
+    # The account's counters were not reset by the refused success: still shut.
+    with_right = await login(client, email, STRONG_PASSWORD)
+    assert with_right[0].status == 429
