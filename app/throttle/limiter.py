@@ -10,6 +10,9 @@ Model (every web process shares it; one Lua call decides and counts atomically):
     secret was right or wrong. A burst of N parallel guesses learns no more
     outcomes than N sequential ones would.
   - ``succeeded`` clears the account-side counters; the per-IP one is kept.
+    ``success_commit`` is the same write (and a device trust) for a caller's own
+    script: a password login records its success in the script that writes its
+    session, so the session exists only if the gate was still open.
   - per account (keyed by the normalized name, never the IP, so rotating
     addresses changes nothing): ``account_free_failures`` free, then exponential
     backoff, and at ``account_block_after`` (100, NIST SP 800-63B) a block until
