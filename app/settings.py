@@ -169,8 +169,8 @@ class WorkerSettings(BaseModel):
     stream_trim_interval_s: float = 300.0
     outbox_relay_interval_s: float = 10.0
     batch_size: int = 500  # audit entries per XREADGROUP/INSERT round
-    # Sessions per Lua sweep call: ~20 us each, so 200 keeps a call near 4 ms (Redis is
-    # single-threaded; the bench measured ~10 ms for 500).
+    # Sessions per Lua sweep call: ~20 us each, so 100 keeps a call near 2 ms (Redis is
+    # single-threaded: other clients wait behind it; 200 sweeps ~20% faster, twice as long a stall).
     sweep_batch_size: int = 100
     queue: str = "authsvc"  # the Celery queue the web app sends to and workers consume
     # Pending audit entries idle this long belong to a dead consumer and are reclaimed.
