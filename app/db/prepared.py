@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncpg
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from app.errors import ServiceUnavailableError
 
@@ -49,8 +50,20 @@ class PreparedRead:
         except _CONNECTION_LOST as e:
             if isinstance(e, asyncpg.InterfaceError) and not driver.is_closed():
                 raise  # a misuse, not an outage
-            raw.invalidate()
+            await greenlet_spawn(raw.invalidate)  # closes the connection: I/O
             await engine.dispose(close=False)
             raise ServiceUnavailableError() from e
         finally:
-            raw.close()  # back to the pool (an invalidated one is discarded)
+            await _give_back(engine, raw)
+
+
+async def _give_back(engine: AsyncEngine, raw) -> None:
+    """Return a raw connection to the pool. Going back into a pool with room is synchronous
+    (no transaction was opened, so nothing to roll back); an overflow connection, or an
+    invalidated one, is closed instead, and closing awaits the driver, which SQLAlchemy can
+    only do inside its greenlet (outside it the close fails and leaves the backend open)."""
+    pool = engine.pool
+    if raw.is_valid and pool.checkedin() < pool.size():
+        raw.close()
+    else:
+        await greenlet_spawn(raw.close)
