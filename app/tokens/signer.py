@@ -1,16 +1,15 @@
-"""Access-token signing: the JWS compact serialization, with PyJWT's algorithm objects.
+"""Access-token signing: the JWS compact serialization.
 
 A token's protected header depends only on the signing key, so it is encoded once
-per key instead of per token; the claims are encoded once and signed. PyJWT still
-does the algorithm-specific work (EdDSA; ES256's raw r||s signature), which is all
-of what ``jwt.encode`` adds to this besides re-encoding the same header every time.
+per key instead of per token; the claims are encoded once and signed by the key's
+own signature function (app.tokens.keys: libsodium for Ed25519, PyJWT's algorithm
+for ES256's raw r||s). That is all ``jwt.encode`` would do besides re-encoding the
+same header every time.
 """
 from __future__ import annotations
 
 import base64
 from functools import lru_cache
-
-import jwt
 
 from app.jsonfmt import compact_json
 from app.tokens.claims import ACCESS_TYP
@@ -27,12 +26,7 @@ def _prefix(alg: str, kid: str) -> bytes:
     return _b64(compact_json(header).encode()) + b"."
 
 
-@lru_cache(maxsize=4)
-def _algorithm(alg: str) -> jwt.algorithms.Algorithm:
-    return jwt.get_algorithm_by_name(alg)
-
-
 def sign_access_token(key: SigningKey, claims: dict) -> str:
     signing_input = _prefix(key.alg, key.kid) + _b64(compact_json(claims).encode())
-    signature = _algorithm(key.alg).sign(signing_input, key.private_key)
+    signature = key.signer(signing_input)
     return (signing_input + b"." + _b64(signature)).decode()

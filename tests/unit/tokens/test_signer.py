@@ -20,6 +20,23 @@ def test_tokens_verify_with_pyjwt_and_carry_the_key_header(alg: str) -> None:
     assert jwt.decode(token, key.public_key, algorithms=[alg], audience=AUDIENCE) == payload
 
 
+def test_ed25519_signatures_are_the_bytes_openssl_makes() -> None:
+    # libsodium signs; Ed25519 is deterministic, so OpenSSL's signature of the same input
+    # must be identical, whatever the input's length.
+    key = make_key("EdDSA")
+    for size in (0, 1, 63, 64, 65, 500, 4096):
+        data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        assert key.signer(data) == key.private_key.sign(data)
+    key.public_key.verify(key.signer(b"payload"), b"payload")
+
+
+def test_a_verify_only_key_has_no_signer() -> None:
+    key = make_key()
+    public_only = type(key)(kid=key.kid, alg=key.alg, private_key=None, public_key=key.public_key,
+                            public_jwk=key.public_jwk, created_at=key.created_at)
+    assert public_only.signer is None
+
+
 def test_each_key_signs_with_its_own_header() -> None:
     first, second = make_key(), make_key()
     payload = claims(time.time())
