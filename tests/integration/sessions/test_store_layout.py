@@ -1,8 +1,10 @@
 """The compact Redis layout keeps what users see intact: long user agents,
 listing, the sweep's due list."""
+import json
 import time
 import uuid
 
+from app.clock import rfc3339
 from app.events.publisher import EventPublisher
 from app.sessions.ids import hash_session_id, new_session_id
 from app.sessions.record import SessionRecord
@@ -58,4 +60,21 @@ async def test_a_touch_moves_the_index_and_the_sweep_skips_live_sessions(setting
     looked, ended = await store.sweep_expired(now + 30, 100)
     assert (looked, ended) == (1, 1)
     assert await redis.zscore(store.keys.due, uid) is None and await redis.exists(index) == 0
+    await store.redis.aclose()
+
+
+async def test_the_sweep_reports_each_expired_session_with_a_whole_envelope(settings, redis):
+    store, now = _store(settings), time.time()
+    users = [str(uuid.uuid4()) for _ in range(2)]
+    records = [_record(uid, now=now, idle_s=10) for uid in users for _ in range(2)]
+    for record in records:
+        await store.create(record, [])
+    swept_at = now + 30
+    assert await store.sweep_expired(swept_at, 100) == (4, 4)
+    envelopes = [json.loads(f["event"]) for _, f in await redis.xrange(settings.events.stream)]
+    assert sorted(envelopes, key=lambda e: e["id"]) == sorted((
+        {"specversion": "1.0", "id": f"session-expired-{r.sid_hash}", "source": "test",
+         "type": "auth.session.expired", "time": rfc3339(swept_at), "subject": r.user_id,
+         "datacontenttype": "application/json", "data": {"handle": r.sid_hash[:16]}}
+        for r in records), key=lambda e: e["id"])
     await store.redis.aclose()
