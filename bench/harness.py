@@ -236,14 +236,16 @@ def fig_sessions(results: dict) -> None:
     s, bare, ahs = results.get("session"), results.get("bare"), results.get("aiohttp_session")
     if s and bare:
         report.row("Session check (GET /auth/session) vs bare handler", s.median("rps"), bare.median("rps"),
-                   "req/s", target=0.7, span=s.span("rps"), base_span=bare.span("rps"))
+                   "req/s", target=0.7, span=s.span("rps"), base_span=bare.span("rps"),
+                   round_ratios=report.paired(s.values("rps"), bare.values("rps")))
         report.row("Session check p50 latency vs bare handler (lower is better)", s.median("p50_ms"),
                    bare.median("p50_ms"), "ms", target=None, higher_is_better=False)
         report.row("Session check p99 latency vs bare handler (lower is better)", s.median("p99_ms"),
                    bare.median("p99_ms"), "ms", target=None, higher_is_better=False)
     if s and ahs:
         report.row("Session check vs aiohttp-session (RedisStorage)", s.median("rps"), ahs.median("rps"),
-                   "req/s", target=2.5, span=s.span("rps"), base_span=ahs.span("rps"))
+                   "req/s", target=2.5, span=s.span("rps"), base_span=ahs.span("rps"),
+                   round_ratios=report.paired(s.values("rps"), ahs.values("rps")))
     report.chart_series.update({k: v for k, v in (("service /auth/session", s), ("bare aiohttp", bare),
                                                   ("aiohttp-session", ahs)) if v})
 
@@ -284,6 +286,7 @@ def fig_tokens(results: dict) -> None:
             note("bearer: " + series_text(s) + "; bare: " + series_text(bare))
             report.row("Bearer validation (GET /auth/me) vs bare handler", s.median("rps"),
                        bare.median("rps"), "req/s", target=0.7, span=s.span("rps"), base_span=bare.span("rps"),
+                       round_ratios=report.paired(s.values("rps"), bare.values("rps")),
                        note="GET /auth/me echoes the principal the Bearer token resolves to: the cost measured "
                             "is authentication (a verified token is cached in-process; revocation arrives "
                             "over pub/sub)")
@@ -333,7 +336,7 @@ def fig_tokens(results: dict) -> None:
         note("refresh: " + series_text(s) + "; " + split)
         report.row(f"Refresh grants vs bare handler (both at {c} connections)", s.median("rps"),
                    bare.median("rps"), "req/s", target=0.3, span=s.span("rps"), base_span=bare.span("rps"),
-                   note=split)
+                   round_ratios=report.paired(s.values("rps"), bare.values("rps")), note=split)
 
 
 def fig_logins(results: dict) -> None:
@@ -372,6 +375,7 @@ def fig_logins(results: dict) -> None:
              f"(min {min(rates):.1f}, max {max(rates):.1f}); {split}")
         report.row("Password logins vs raw argon2id verify rate (2 cores)", s.median("rps"), raw_rate,
                    "per s", target=0.9, span=s.span("rps"), base_span=(min(rates), max(rates)),
+                   round_ratios=report.paired(s.values("rps"), rates),
                    note=f"argon2id {raw[0]['params']}; login p50 {s.median('p50_ms'):.0f} ms, "
                         f"p99 {s.median('p99_ms'):.0f} ms. {split} (medians of the rounds)")
     with Step("session-check latency: idle, then during a login storm"):

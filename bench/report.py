@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -21,9 +22,15 @@ class Row:
     span: tuple[float, float] | None
     base_span: tuple[float, float] | None
     note: str
+    # Each round's figure over the baseline round run next to it (alternating rounds).
+    round_ratios: list[float] | None = None
 
     @property
     def ratio(self) -> float | None:
+        if self.round_ratios:
+            # Paired: a drift in the machine's speed between rounds cancels within each pair
+            # instead of landing on one side of a ratio of medians.
+            return statistics.median(self.round_ratios)
         if self.baseline in (None, 0):
             return None
         return self.ours / self.baseline
@@ -46,8 +53,17 @@ chart_series: dict = {}
 
 
 def row(figure: str, ours: float, baseline: float | None, unit: str, *, target: float | None,
-        higher_is_better: bool = True, absolute: bool = False, span=None, base_span=None, note: str = "") -> None:
-    rows.append(Row(figure, ours, baseline, unit, target, higher_is_better, absolute, span, base_span, note))
+        higher_is_better: bool = True, absolute: bool = False, span=None, base_span=None, note: str = "",
+        round_ratios: list[float] | None = None) -> None:
+    rows.append(Row(figure, ours, baseline, unit, target, higher_is_better, absolute, span, base_span, note,
+                    round_ratios))
+
+
+def paired(ours: list[float], baseline: list[float]) -> list[float]:
+    """Per-round ratios of two measurements taken in alternating rounds."""
+    if len(ours) != len(baseline):
+        raise ValueError("paired ratios need as many rounds on each side")
+    return [o / b for o, b in zip(ours, baseline)]
 
 
 def skip(figure: str, why: str) -> None:
@@ -116,12 +132,17 @@ def write(out_dir: Path, *, mode: str, cfg: dict, elapsed_s: float, code: str) -
     for r in rows:
         met = {True: "yes", False: "**no**", None: "-"}[r.met]
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+        if r.round_ratios:
+            ratio += f" ({min(r.round_ratios):.2f}-{max(r.round_ratios):.2f})"
         lines.append(f"| {r.figure} | {_with_span(r.ours, r.span, r.unit)} | "
                      f"{_with_span(r.baseline, r.base_span, r.unit) if r.baseline is not None else '-'} | "
                      f"{ratio} | {_target(r)} | {met} |")
     for figure, why in skipped:
         lines.append(f"| {figure} | {why} | - | - | - | - |")
-    lines += ["", "Throughputs are medians of the rounds, with (min-max) across rounds.", ""]
+    lines += ["", "Throughputs are medians of the rounds, with (min-max) across rounds. Where a figure and its "
+              "baseline ran in alternating rounds, its ratio is the median of the per-round ratios (each round "
+              "over the baseline round next to it), with their (min-max): a change in the shared machine's "
+              "speed between rounds then cancels within each pair.", ""]
     notes = [f"- {r.figure}: {r.note}" for r in rows if r.note]
     if notes:
         lines += ["## Details", "", *notes, ""]

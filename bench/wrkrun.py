@@ -27,14 +27,15 @@ class Series:
 
     rounds: list[WrkResult] = field(default_factory=list)
 
-    def _vals(self, attr: str) -> list[float]:
+    def values(self, attr: str) -> list[float]:
+        """One value per round, in the order the rounds ran."""
         return [getattr(r, attr) for r in self.rounds]
 
     def median(self, attr: str) -> float:
-        return statistics.median(self._vals(attr))
+        return statistics.median(self.values(attr))
 
     def span(self, attr: str) -> tuple[float, float]:
-        v = self._vals(attr)
+        v = self.values(attr)
         return min(v), max(v)
 
     @property
