@@ -1,4 +1,5 @@
-"""Redis clients: redis-py's asyncio client, packing commands with hiredis.
+"""Redis clients: redis-py's asyncio client, packing commands with hiredis, on a
+bounded pool that queues callers when every connection is busy.
 
 redis-py's sync connections pack commands with hiredis's C packer when hiredis is
 installed, but its asyncio connections still use the pure-Python packer
@@ -7,14 +8,19 @@ installed, but its asyncio connections still use the pure-Python packer
 sends three such scripts. These connection classes use the sync module's hiredis
 serializer, which produces the same bytes (tests/unit/test_redisconn.py) and raises
 the same DataError for values Redis cannot take.
+
+The pool is redis-py's BlockingConnectionPool: at ``max_connections`` in use, a
+caller waits (up to ``pool_timeout_s``) for one to come back. redis-py's default
+pool raises "Too many connections" at once instead, so a burst of more concurrent
+requests than connections answered 503 while Redis was healthy.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import (Connection, ConnectionPool, SSLConnection, UnixDomainSocketConnection,
-                                      parse_url)
+from redis.asyncio.connection import (BlockingConnectionPool, Connection, SSLConnection,
+                                      UnixDomainSocketConnection, parse_url)
 from redis.utils import HIREDIS_AVAILABLE
 
 if HIREDIS_AVAILABLE:  # the condition under which redis-py's sync connections use it
@@ -46,9 +52,14 @@ _FOR = {Connection: HiredisConnection, SSLConnection: HiredisSSLConnection,
         UnixDomainSocketConnection: HiredisUnixConnection}
 
 
-def redis_from_url(url: str, **kwargs: Any) -> Redis:
+def redis_from_url(url: str, *, max_connections: int = 64, pool_timeout_s: float | None = 2.0,
+                   **kwargs: Any) -> Redis:
     """``Redis.from_url`` with the hiredis-packing counterpart of the URL's connection class
-    (redis://, rediss:// and unix:// alike; the URL's own options still win, as there)."""
+    (redis://, rediss:// and unix:// alike; the URL's own options still win, as there), on a
+    pool of at most ``max_connections`` where a caller waits up to ``pool_timeout_s`` for a
+    free connection before redis-py raises ConnectionError ("No connection available.")."""
     options = parse_url(url)
     connection_class = _FOR[options.pop("connection_class", Connection)]
-    return Redis.from_pool(ConnectionPool(connection_class=connection_class, **{**kwargs, **options}))
+    return Redis.from_pool(BlockingConnectionPool(
+        connection_class=connection_class, max_connections=max_connections, timeout=pool_timeout_s,
+        **{**kwargs, **options}))

@@ -79,6 +79,7 @@ def make_redis(settings: Settings) -> Redis:
         socket_timeout=settings.redis.socket_timeout_s,
         socket_connect_timeout=settings.redis.socket_timeout_s,
         max_connections=settings.redis.max_connections,
+        pool_timeout_s=settings.redis.pool_timeout_s,
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],

@@ -32,7 +32,10 @@ class RedisSettings(BaseModel):
     # several deployments (and tests can isolate themselves).
     key_prefix: str = "auth"
     socket_timeout_s: float = 2.0
+    # Connections per process; with all of them busy a request waits up to pool_timeout_s
+    # for one (then 503), so a burst queues briefly instead of failing.
     max_connections: int = 64
+    pool_timeout_s: float = 2.0
 
 
 class BrokerSettings(BaseModel):

@@ -3,7 +3,7 @@ and the right class for each URL scheme."""
 from __future__ import annotations
 
 import pytest
-from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.connection import BlockingConnectionPool, Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 from redis.utils import HIREDIS_AVAILABLE
 
@@ -56,5 +56,10 @@ def test_the_service_clients_pack_with_hiredis() -> None:
     from app.services import make_redis
     from app.settings import Settings
 
-    client = make_redis(Settings(redis={"url": "redis://127.0.0.1:6379/0"}))
-    assert client.connection_pool.connection_class is HiredisConnection
+    client = make_redis(Settings(redis={"url": "redis://127.0.0.1:6379/0", "max_connections": 7,
+                                        "pool_timeout_s": 0.5}))
+    pool = client.connection_pool
+    assert pool.connection_class is HiredisConnection
+    # Bounded, and a caller waits for a free connection rather than failing at once.
+    assert isinstance(pool, BlockingConnectionPool)
+    assert (pool.max_connections, pool.timeout) == (7, 0.5)
