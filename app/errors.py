@@ -84,3 +84,14 @@ class TooManyAttemptsError(AuthError):
 class ServiceUnavailableError(AuthError):
     status, code, title = 503, "service_unavailable", "A backing service is unavailable"
     detail = "The service cannot reach its data stores; try again shortly."
+
+
+class OverloadedError(ServiceUnavailableError):
+    """More password hashing is queued than can finish in time: refused now, not queued.
+    A 503 like the others, so no caller takes it for a refused credential."""
+    code, title = "overloaded", "The service is overloaded"
+
+    def __init__(self, retry_after_s: int, detail: str | None = None) -> None:
+        super().__init__(detail or "Too many password checks are waiting; try again shortly.")
+        self.retry_after_s = max(1, int(retry_after_s))
+        self.headers["Retry-After"] = str(self.retry_after_s)

@@ -97,7 +97,7 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
     pw = settings.password
     hash_threads = pw.hash_threads or max(1, (os.cpu_count() or 1) // settings.http.processes)
     hasher = Argon2Hasher(time_cost=pw.time_cost, memory_kib=pw.memory_kib, parallelism=pw.parallelism,
-                          threads=hash_threads, nice=pw.hash_nice)
+                          threads=hash_threads, nice=pw.hash_nice, max_wait_s=pw.hash_max_wait_s)
     policy = PasswordPolicy(min_length=pw.min_length, max_length=pw.max_length)
     users = UserRepository()
     s = settings.session

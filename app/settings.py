@@ -105,6 +105,9 @@ class PasswordSettings(BaseModel):
     # Hashing threads run at this lower CPU priority (nice) so a login storm cannot starve
     # the event loop that answers session checks.
     hash_nice: int = 10
+    # A hash that would wait longer than this behind the queued ones is refused with 503
+    # overloaded (Retry-After) instead of queued; 0 queues without bound.
+    hash_max_wait_s: float = 5.0
 
     @model_validator(mode="after")
     def _floor(self) -> "PasswordSettings":

@@ -12,7 +12,7 @@ from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
 from app.db.users import UserRecord, UserRepository, fold_email
-from app.errors import InvalidCredentialsError, NotFoundError, UnauthenticatedError, ValidationError
+from app.errors import InvalidCredentialsError, NotFoundError, OverloadedError, UnauthenticatedError, ValidationError
 from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.passwords.hasher import Argon2Hasher
@@ -112,11 +112,18 @@ class AccountManager:
                 await self.throttle.failed(attempt)
             raise InvalidCredentialsError()
         if verdict.needs_rehash:
-            # Parameters were raised since this hash was made: upgrade it now that we know the password.
-            new_hash = await self.hasher.hash(password)
-            async with self.sessionmaker() as session, session.begin():
-                await self.users.set_password_hash(session, user.id, new_hash, changed=False)
+            await self._upgrade_hash(user, password)
         return user, attempt
+
+    async def _upgrade_hash(self, user: UserRecord, password: str) -> None:
+        """Parameters were raised since this hash was made: upgrade it now that we know the password.
+        Best effort: with the hashing queue full it waits for a later login, not this one."""
+        try:
+            new_hash = await self.hasher.hash(password)
+        except OverloadedError:
+            return
+        async with self.sessionmaker() as session, session.begin():
+            await self.users.set_password_hash(session, user.id, new_hash, changed=False)
 
     async def login(self, email: str, password: str, client: ClientInfo,
                     previous: SessionRecord | None = None,

@@ -27,7 +27,7 @@ PROBLEM_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request, weak_password, unknown_role",
     429: "too_many_attempts",
-    503: "service_unavailable, mfa_not_configured",
+    503: "service_unavailable, overloaded, mfa_not_configured",
 }
 
 

@@ -1,8 +1,10 @@
-"""argon2id hasher: OWASP floor, verdicts, rehash, the dummy hash for unknown accounts."""
+"""argon2id hasher: OWASP floor, verdicts, rehash, the dummy hash for unknown accounts, bounded queueing."""
+import asyncio
 import threading
 
 from argon2 import PasswordHasher, Type
 
+from app.errors import OverloadedError
 from app.passwords.hasher import Argon2Hasher
 
 
@@ -49,5 +51,32 @@ async def test_hashing_runs_off_the_loop_thread():
     try:
         await hasher.hash("some long password")
         assert seen and seen[0].startswith("argon2") and seen[0] != threading.main_thread().name
+    finally:
+        hasher.close()
+
+
+async def test_a_burst_past_the_wait_bound_is_refused_at_once_not_queued():
+    # One thread and a bound below one hash: the first is admitted, the rest would wait behind it.
+    hasher = Argon2Hasher(threads=1, max_wait_s=0.001)
+    try:
+        encoded = hasher.hash_sync("a password here 1")
+        outcomes = await asyncio.gather(*[hasher.verify(encoded, "a password here 1") for _ in range(20)],
+                                        return_exceptions=True)
+        admitted = [o for o in outcomes if not isinstance(o, Exception)]
+        refused = [o for o in outcomes if isinstance(o, OverloadedError)]
+        assert len(admitted) == 1 and admitted[0].ok
+        assert len(refused) == 19 and all(int(e.headers["Retry-After"]) >= 1 for e in refused)
+        assert hasher.pending == 0  # nothing left queued
+        assert (await hasher.verify(encoded, "a password here 1")).ok  # admitted again once drained
+    finally:
+        hasher.close()
+
+
+async def test_without_a_bound_every_hash_queues():
+    hasher = Argon2Hasher(threads=1, max_wait_s=0)
+    try:
+        encoded = hasher.hash_sync("a password here 1")
+        verdicts = await asyncio.gather(*[hasher.verify(encoded, "a password here 1") for _ in range(5)])
+        assert all(v.ok for v in verdicts) and hasher.pending == 0
     finally:
         hasher.close()
