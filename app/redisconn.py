@@ -61,5 +61,5 @@ def redis_from_url(url: str, *, max_connections: int = 64, pool_timeout_s: float
     options = parse_url(url)
     connection_class = _FOR[options.pop("connection_class", Connection)]
     return Redis.from_pool(BlockingConnectionPool(
-        connection_class=connection_class, max_connections=max_connections, timeout=pool_timeout_s,
-        **{**kwargs, **options}))
+        connection_class=connection_class, timeout=pool_timeout_s,
+        **{"max_connections": max_connections, **kwargs, **options}))

@@ -52,6 +52,11 @@ def test_each_scheme_gets_its_packing_connection(url: str, expected: type) -> No
     assert client.auto_close_connection_pool  # the client owns its pool, as with Redis.from_url
 
 
+def test_the_urls_own_pool_size_wins() -> None:
+    client = redis_from_url("redis://127.0.0.1:6379/0?max_connections=5", max_connections=64)
+    assert client.connection_pool.max_connections == 5
+
+
 def test_the_service_clients_pack_with_hiredis() -> None:
     from app.services import make_redis
     from app.settings import Settings
