@@ -18,6 +18,11 @@ class AuthError(Exception):
         self.extra = extra
         self.headers: dict[str, str] = {}
 
+    def retry_after(self, seconds: int) -> None:
+        """When to try again (RFC 9110 Retry-After, whole seconds, at least one)."""
+        self.retry_after_s = max(1, int(seconds))
+        self.headers["Retry-After"] = str(self.retry_after_s)
+
 
 class ValidationError(AuthError):
     status, code, title = 422, "invalid_request", "The request is not valid"
@@ -77,8 +82,7 @@ class TooManyAttemptsError(AuthError):
 
     def __init__(self, retry_after_s: int, detail: str | None = None) -> None:
         super().__init__(detail or "Too many attempts; try again later.")
-        self.retry_after_s = max(1, int(retry_after_s))
-        self.headers["Retry-After"] = str(self.retry_after_s)
+        self.retry_after(retry_after_s)
 
 
 class ServiceUnavailableError(AuthError):
@@ -93,5 +97,4 @@ class OverloadedError(ServiceUnavailableError):
 
     def __init__(self, retry_after_s: int, detail: str | None = None) -> None:
         super().__init__(detail or "Too many password checks are waiting; try again shortly.")
-        self.retry_after_s = max(1, int(retry_after_s))
-        self.headers["Retry-After"] = str(self.retry_after_s)
+        self.retry_after(retry_after_s)

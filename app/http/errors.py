@@ -58,7 +58,7 @@ def problem_for(request: web.Request, exc: Exception) -> web.Response:
 
 def _unavailable() -> ServiceUnavailableError:
     exc = ServiceUnavailableError()
-    exc.headers["Retry-After"] = "1"
+    exc.retry_after(1)
     return exc
 
 
