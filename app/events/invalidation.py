@@ -3,6 +3,8 @@
 Every web process subscribes to one channel. Handlers get each message; when
 the link drops, every cache is told to reset and stays untrusted until the
 subscription is back, because messages sent meanwhile are lost (fail closed).
+A message may carry several invalidations, one per line (MESSAGE_SEPARATOR): a
+sweep that ends a hundred sessions wakes each process once, not a hundred times.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("app.invalidation")
+MESSAGE_SEPARATOR = "\n"
 
 
 class InvalidationBus:
@@ -73,8 +76,9 @@ class InvalidationBus:
                     elif message["type"] == "message":
                         data = message["data"]
                         text = data.decode() if isinstance(data, bytes) else data
-                        for handler in self._handlers:
-                            handler(text)
+                        for part in text.split(MESSAGE_SEPARATOR):
+                            for handler in self._handlers:
+                                handler(part)
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:

@@ -112,11 +112,21 @@ return n
 # The envelope is spliced around what varies instead of cjson-encoding a table per
 # session (the sweep is Redis-bound: ~20% more sessions/s); the spliced-in hash is
 # base64url, which needs no escaping, and the user id is encoded once per user.
+# A user's ended sessions leave in one DEL and one ZREM, and the web processes hear
+# of a whole call's worth in one invalidation message (each handler call costs
+# Redis ~1 us, and each message costs every subscribed process a wake-up): ~20% more
+# sessions/s. Lists are flushed at FLUSH_AT entries, far under what Lua's unpack() takes (~8,000).
 SWEEP = """
 local now = tonumber(ARGV[1])
 local budget = tonumber(ARGV[2])
+local FLUSH_AT = 500
 local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, budget)
 local looked, ended = 0, 0
+local gone = {}
+local function announce()
+  if #gone > 0 then redis.call('PUBLISH', ARGV[5], table.concat(gone, '\\n')) end
+  gone = {}
+end
 local head = '{"specversion":"1.0","type":"auth.session.expired","datacontenttype":"application/json",'
   .. '"source":' .. cjson.encode(ARGV[6]) .. ',"time":' .. cjson.encode(ARGV[7]) .. ',"id":"session-expired-'
 for _, uid in ipairs(users) do
@@ -124,6 +134,12 @@ for _, uid in ipairs(users) do
   local subject = cjson.encode(uid)
   local index = ARGV[4] .. uid .. ':s'
   local due = redis.call('ZRANGEBYSCORE', index, '-inf', ARGV[1], 'LIMIT', 0, budget - looked)
+  local dead, dead_keys = {}, {}
+  local function bury()
+    if #dead_keys > 0 then redis.call('DEL', unpack(dead_keys)) end
+    if #dead > 0 then redis.call('ZREM', index, unpack(dead)) end
+    dead, dead_keys = {}, {}
+  end
   for _, sh in ipairs(due) do
     looked = looked + 1
     local key = ARGV[3] .. sh
@@ -137,15 +153,18 @@ for _, uid in ipairs(users) do
       redis.call('ZADD', index, math.ceil(deadline), sh)
     else
       -- Gone on its own (key TTL) or due now: either way it expired unreported.
-      if v then redis.call('DEL', key) end
-      redis.call('ZREM', index, sh)
-      redis.call('PUBLISH', ARGV[5], 's:' .. sh)
+      if v then dead_keys[#dead_keys + 1] = key end
+      dead[#dead + 1] = sh
+      gone[#gone + 1] = 's:' .. sh
       local envelope = head .. sh .. '","subject":' .. subject .. ',"data":{"handle":"'
         .. string.sub(sh, 1, 16) .. '"}}'
       redis.call('XADD', KEYS[2], '*', 'event', envelope)
       ended = ended + 1
+      if #dead >= FLUSH_AT then bury() end
+      if #gone >= FLUSH_AT then announce() end
     end
   end
+  bury()
   local first = redis.call('ZRANGE', index, 0, 0, 'WITHSCORES')
   if #first == 0 then
     redis.call('ZREM', KEYS[1], uid)
@@ -153,6 +172,7 @@ for _, uid in ipairs(users) do
     redis.call('ZADD', KEYS[1], first[2], uid)
   end
 end
+announce()
 -- Users fixed up without a session due still count as work, so a driver loops on.
 return {math.max(looked, #users), ended}
 """

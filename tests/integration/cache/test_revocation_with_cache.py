@@ -66,3 +66,21 @@ async def test_cache_not_trusted_while_pubsub_link_is_down(serve, settings):
     [record] = await services.sessions.list(user_id)
     await services.session_store.revoke(user_id, {record.sid_hash: Event("auth.session.revoked", user_id, {})})
     assert (await browser.request("GET", "/auth/session")).status == 401
+
+
+async def test_sessions_ended_in_one_sweep_call_leave_every_cache(serve, settings):
+    """The sweep announces a whole call's worth of ended sessions in one message;
+    each of them must still leave a process that has it cached."""
+    client = await serve(settings)
+    services = client.server.app[SERVICES]
+    await services.bus.connected.wait()
+    browsers = [Browser(client) for _ in range(3)]
+    for browser in browsers:
+        await browser.signed_up()
+        await _warm(browser)
+    assert len(services.sessions.cache._entries) == 3
+    # Far past every deadline as Redis sees it; the process's cache still holds them live.
+    looked, ended = await services.session_store.sweep_expired(time.time() + 10**7, 100)
+    assert (looked, ended) == (3, 3)
+    for browser in browsers:
+        assert await _rejected_within(browser, 0.1) < 0.1

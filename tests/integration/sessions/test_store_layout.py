@@ -78,3 +78,17 @@ async def test_the_sweep_reports_each_expired_session_with_a_whole_envelope(sett
          "datacontenttype": "application/json", "data": {"handle": r.sid_hash[:16]}}
         for r in records), key=lambda e: e["id"])
     await store.redis.aclose()
+
+
+async def test_a_sweep_ends_more_of_one_users_sessions_than_lua_can_unpack_at_once(settings, redis):
+    """The sweep deletes a user's ended sessions in bulk, flushed every 500: a batch
+    larger than that must neither fail nor leave any behind."""
+    store, uid, now = _store(settings), str(uuid.uuid4()), time.time()
+    records = [_record(uid, now=now, idle_s=10) for _ in range(8200)]
+    for record in records:
+        await store.create(record, [])
+    assert await store.sweep_expired(now + 30, 10_000) == (8200, 8200)
+    assert await redis.exists(*(store.keys.session(r.sid_hash) for r in records)) == 0
+    assert await redis.exists(store.keys.user_index(uid)) == 0
+    assert await redis.xlen(settings.events.stream) == 8200
+    await store.redis.aclose()
