@@ -175,7 +175,7 @@ class WorkerSettings(BaseModel):
     stream_trim_interval_s: float = 300.0
     outbox_relay_interval_s: float = 10.0
     batch_size: int = 500  # audit entries per XREADGROUP/INSERT round
-    # Sessions per Lua sweep call: ~20 us each, so 100 keeps a call near 2 ms (Redis is
+    # Sessions per Lua sweep call: ~18 us each, so 100 keeps a call under 2 ms (Redis is
     # single-threaded: other clients wait behind it; 200 sweeps ~20% faster, twice as long a stall).
     sweep_batch_size: int = 100
     queue: str = "authsvc"  # the Celery queue the web app sends to and workers consume
