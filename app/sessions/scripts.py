@@ -83,11 +83,13 @@ return {'ok', v, ua}
 
 # KEYS: stream. ARGV: session-key prefix, index-key prefix, channel, uid, then
 # (sid_hash, envelope) pairs. Deletes each session the user owns, emits its event
-# only if it existed, publishes the invalidation. Returns how many ended.
+# only if it existed, publishes the invalidations (one message, one per line, as
+# the sweep does). Returns how many ended.
 REVOKE = """
 local n = 0
 local uid = ARGV[4]
 local index = ARGV[2] .. uid .. ':s'
+local gone = {}
 for i = 5, #ARGV, 2 do
   local sh = ARGV[i]
   local key = ARGV[1] .. sh
@@ -96,10 +98,11 @@ for i = 5, #ARGV, 2 do
     redis.call('DEL', key)
     n = n + 1
     redis.call('XADD', KEYS[1], '*', 'event', ARGV[i + 1])
-    redis.call('PUBLISH', ARGV[3], 's:' .. sh)
+    gone[#gone + 1] = 's:' .. sh
   end
   redis.call('ZREM', index, sh)
 end
+if n > 0 then redis.call('PUBLISH', ARGV[3], table.concat(gone, '\\n')) end
 return n
 """
 
@@ -113,8 +116,8 @@ return n
 # session (the sweep is Redis-bound: ~20% more sessions/s); the spliced-in hash is
 # base64url, which needs no escaping, and the user id is encoded once per user.
 # A user's ended sessions leave in one DEL and one ZREM, and the web processes hear
-# of a whole call's worth in one invalidation message (each handler call costs
-# Redis ~1 us, and each message costs every subscribed process a wake-up): ~20% more
+# of a whole call's worth in one invalidation message (each redis.call costs Redis
+# ~1 us, and each message costs every subscribed process a wake-up): ~20% more
 # sessions/s. Lists are flushed at FLUSH_AT entries, far under what Lua's unpack() takes (~8,000).
 SWEEP = """
 local now = tonumber(ARGV[1])
@@ -127,6 +130,12 @@ local function announce()
   if #gone > 0 then redis.call('PUBLISH', ARGV[5], table.concat(gone, '\\n')) end
   gone = {}
 end
+local dead, dead_keys = {}, {}
+local function bury(index)
+  if #dead_keys > 0 then redis.call('DEL', unpack(dead_keys)) end
+  if #dead > 0 then redis.call('ZREM', index, unpack(dead)) end
+  dead, dead_keys = {}, {}
+end
 local head = '{"specversion":"1.0","type":"auth.session.expired","datacontenttype":"application/json",'
   .. '"source":' .. cjson.encode(ARGV[6]) .. ',"time":' .. cjson.encode(ARGV[7]) .. ',"id":"session-expired-'
 for _, uid in ipairs(users) do
@@ -134,12 +143,6 @@ for _, uid in ipairs(users) do
   local subject = cjson.encode(uid)
   local index = ARGV[4] .. uid .. ':s'
   local due = redis.call('ZRANGEBYSCORE', index, '-inf', ARGV[1], 'LIMIT', 0, budget - looked)
-  local dead, dead_keys = {}, {}
-  local function bury()
-    if #dead_keys > 0 then redis.call('DEL', unpack(dead_keys)) end
-    if #dead > 0 then redis.call('ZREM', index, unpack(dead)) end
-    dead, dead_keys = {}, {}
-  end
   for _, sh in ipairs(due) do
     looked = looked + 1
     local key = ARGV[3] .. sh
@@ -160,11 +163,11 @@ for _, uid in ipairs(users) do
         .. string.sub(sh, 1, 16) .. '"}}'
       redis.call('XADD', KEYS[2], '*', 'event', envelope)
       ended = ended + 1
-      if #dead >= FLUSH_AT then bury() end
+      if #dead >= FLUSH_AT then bury(index) end
       if #gone >= FLUSH_AT then announce() end
     end
   end
-  bury()
+  bury(index)
   local first = redis.call('ZRANGE', index, 0, 0, 'WITHSCORES')
   if #first == 0 then
     redis.call('ZREM', KEYS[1], uid)

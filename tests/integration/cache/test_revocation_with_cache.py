@@ -84,3 +84,20 @@ async def test_sessions_ended_in_one_sweep_call_leave_every_cache(serve, setting
     assert (looked, ended) == (3, 3)
     for browser in browsers:
         assert await _rejected_within(browser, 0.1) < 0.1
+
+
+async def test_ending_other_sessions_reaches_each_of_them_cached_elsewhere(serve, settings):
+    """DELETE /auth/sessions announces every ended session in one message."""
+    a, b = await serve(settings), await serve(settings)
+    await b.server.app[SERVICES].bus.connected.wait()
+    main = Browser(a)
+    email = await main.signed_up()
+    others = [Browser(b) for _ in range(3)]
+    for other in others:
+        assert (await other.login(email)).status == 200
+        await _warm(other)
+    assert len(b.server.app[SERVICES].sessions.cache._entries) == 3
+    assert (await main.request("DELETE", "/auth/sessions")).status == 204
+    for other in others:
+        assert await _rejected_within(other, 0.1) < 0.1
+    assert (await main.request("GET", "/auth/session")).status == 200
