@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from app.authz.principal import ANONYMOUS, Principal, UserPrincipal
 from app.errors import AuthError, ServiceUnavailableError, TooManyAttemptsError, UnauthenticatedError
@@ -54,7 +54,7 @@ def cookie_authenticator(transport: CookieTransport, max_principals: int = 100_0
 def authorization_value(request: web.Request, scheme: str) -> str | None:
     """The credentials of an ``Authorization: <scheme> <credentials>`` header (scheme
     matched case-insensitively), stripped; None for no header or another scheme."""
-    header = request.headers.get("Authorization")
+    header = request.headers.get(hdrs.AUTHORIZATION)
     if not header:
         return None
     found, _, value = header.partition(" ")

@@ -1,7 +1,7 @@
 """Where a request came from, believing X-Forwarded-* only from trusted proxies."""
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from app.http.appkeys import SETTINGS
 from app.sessions.manager import ClientInfo
@@ -18,7 +18,7 @@ def client_ip(request: web.Request) -> str:
     if not _from_trusted_proxy(request):
         return remote
     trusted = request.app[SETTINGS].http.trusted_proxy_set
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    hops = [h.strip() for h in request.headers.get(hdrs.X_FORWARDED_FOR, "").split(",") if h.strip()]
     # Walk from the right: the first address not one of our proxies is the client.
     for hop in reversed(hops):
         if hop not in trusted:
@@ -28,11 +28,11 @@ def client_ip(request: web.Request) -> str:
 
 def request_scheme(request: web.Request) -> str:
     if _from_trusted_proxy(request):
-        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        proto = request.headers.get(hdrs.X_FORWARDED_PROTO, "").split(",")[0].strip().lower()
         if proto in ("http", "https"):
             return proto
     return request.scheme
 
 
 def client_info(request: web.Request) -> ClientInfo:
-    return ClientInfo(ip=client_ip(request), user_agent=request.headers.get("User-Agent", "")[:256])
+    return ClientInfo(ip=client_ip(request), user_agent=request.headers.get(hdrs.USER_AGENT, "")[:256])

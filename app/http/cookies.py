@@ -1,7 +1,7 @@
 """The session cookie on the wire: reading it cheaply and writing it with safe flags."""
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from app.settings import CookieSettings
 
@@ -26,7 +26,7 @@ class CookieTransport:
         self.samesite = settings.samesite
 
     def read(self, request: web.Request) -> str | None:
-        return read_cookie(request.headers.get("Cookie", ""), self.name)
+        return read_cookie(request.headers.get(hdrs.COOKIE, ""), self.name)
 
     def write(self, response: web.StreamResponse, session_id: str) -> None:
         # No Max-Age: a browser-session cookie; the server enforces idle and absolute timeouts.

@@ -2,7 +2,8 @@
 and an Origin check where a session does not exist yet (login, register)."""
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from app.authz.principal import UserPrincipal
 from app.errors import CsrfError
@@ -14,10 +15,11 @@ from app.sessions.ids import csrf_matches
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Routes that create a session check Origin instead (there is no token yet).
 ORIGIN_CHECKED = frozenset({"/auth/login", "/auth/register", "/auth/login/mfa", "/auth/token"})
+X_CSRF_TOKEN = istr("X-CSRF-Token")  # istr, as aiohttp.hdrs names: looked up without case-folding
 
 
 def origin_allowed(request: web.Request) -> bool:
-    origin = request.headers.get("Origin")
+    origin = request.headers.get(hdrs.ORIGIN)
     if origin is None:
         return True  # non-browser clients; SameSite=Lax covers old browsers
     origin = origin.rstrip("/")
@@ -38,12 +40,12 @@ def check_csrf(request: web.Request) -> None:
                 raise CsrfError("The request's Origin is not allowed.")
         elif isinstance(principal, UserPrincipal) and principal.method == COOKIE_METHOD:
             # An access token carried by a cookie rides along cross-site just like a session.
-            if not csrf_matches_access_token(principal.session_id or "", request.headers.get("X-CSRF-Token", "")):
+            if not csrf_matches_access_token(principal.session_id or "", request.headers.get(X_CSRF_TOKEN, "")):
                 raise CsrfError("Send the token reply's CSRF token in X-CSRF-Token.")
             if not origin_allowed(request):
                 raise CsrfError("The request's Origin is not allowed.")
         elif isinstance(principal, UserPrincipal) and principal.method == "session":
-            presented = request.headers.get("X-CSRF-Token", "")
+            presented = request.headers.get(X_CSRF_TOKEN, "")
             if not presented or not csrf_matches(principal.session_id or "", presented):
                 raise CsrfError("Send the session's CSRF token in X-CSRF-Token.")
             if not origin_allowed(request):

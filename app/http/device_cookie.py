@@ -2,7 +2,7 @@
 which lets the owner past a throttle an attacker is holding shut (see app.throttle)."""
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from app.http.cookies import read_cookie
 from app.settings import Settings
@@ -17,7 +17,7 @@ class DeviceCookie:
         self.max_age = settings.throttle.device_ttl_s
 
     def read(self, request: web.Request) -> str | None:
-        value = read_cookie(request.headers.get("Cookie", ""), self.name)
+        value = read_cookie(request.headers.get(hdrs.COOKIE, ""), self.name)
         # Anything not shaped like our token is no token (and never reaches Redis unbounded).
         if not value or len(value) > MAX_TOKEN_CHARS:
             return None

@@ -10,7 +10,7 @@ token), the same scheme as sessions use with the session id.
 """
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from app.http.cookies import read_cookie
 from app.sessions.ids import csrf_matches, csrf_token_for
@@ -28,10 +28,10 @@ class TokenCookies:
         self.secure = settings.cookie_secure
 
     def access(self, request: web.Request) -> str | None:
-        return read_cookie(request.headers.get("Cookie", ""), self.access_name) if self.enabled else None
+        return read_cookie(request.headers.get(hdrs.COOKIE, ""), self.access_name) if self.enabled else None
 
     def refresh(self, request: web.Request) -> str | None:
-        return read_cookie(request.headers.get("Cookie", ""), self.refresh_name) if self.enabled else None
+        return read_cookie(request.headers.get(hdrs.COOKIE, ""), self.refresh_name) if self.enabled else None
 
     def write(self, response: web.StreamResponse, *, access_token: str, expires_in: int, refresh_token: str,
               refresh_max_age: int) -> None:
