@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from app.authz.principal import Principal
 from app.http.views import EncodedReplies
@@ -31,6 +31,6 @@ def request_id(request: web.Request) -> str:
     if rid is None:
         import uuid
 
-        rid = request[REQUEST_ID] = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        rid = request[REQUEST_ID] = request.headers.get(hdrs.X_REQUEST_ID, "")[:64] or uuid.uuid4().hex
     return rid
 

@@ -3,7 +3,7 @@
 access, and their preflights are answered before authentication runs."""
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from app.http.problem import problem_response
 
@@ -32,11 +32,11 @@ class CorsPolicy:
         """The reply to a CORS preflight, or None when this is not one (or CORS is off)."""
         if not self.enabled or request.method != "OPTIONS":
             return None
-        origin = request.headers.get("Origin")
-        wanted = request.headers.get("Access-Control-Request-Method")
+        origin = request.headers.get(hdrs.ORIGIN)
+        wanted = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_METHOD)
         if origin is None or wanted is None:
             return None
-        asked_headers = {h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")
+        asked_headers = {h.strip().lower() for h in request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "").split(",")
                          if h.strip()}
         if (origin not in self.origins or wanted.upper() not in ALLOWED_METHODS
                 or not asked_headers <= set(ALLOWED_HEADERS)):
@@ -56,10 +56,10 @@ class CorsPolicy:
 
     def decorate(self, request: web.Request, response: web.StreamResponse) -> None:
         """CORS headers on an actual reply from a listed origin (nothing otherwise)."""
-        origin = request.headers.get("Origin")
+        origin = request.headers.get(hdrs.ORIGIN)
         h = response.headers
         h["Vary"] = "Origin"  # the reply differs by Origin: caches must key on it
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if request.method == "OPTIONS" and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
             return  # a preflight: preflight() decided everything, a refusal gets nothing more
         if origin is not None and origin in self.origins and "Access-Control-Allow-Origin" not in h:
             h["Access-Control-Allow-Origin"] = origin
