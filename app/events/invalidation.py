@@ -5,6 +5,8 @@ the link drops, every cache is told to reset and stays untrusted until the
 subscription is back, because messages sent meanwhile are lost (fail closed).
 A message may carry several invalidations, one per line (MESSAGE_SEPARATOR): a
 sweep that ends a hundred sessions wakes each process once, not a hundred times.
+A process of an earlier version reads such a message as one unknown name, so only
+messages whose loss is harmless are batched (see app.sessions.scripts.REVOKE).
 """
 from __future__ import annotations
 

@@ -83,13 +83,16 @@ return {'ok', v, ua}
 
 # KEYS: stream. ARGV: session-key prefix, index-key prefix, channel, uid, then
 # (sid_hash, envelope) pairs. Deletes each session the user owns, emits its event
-# only if it existed, publishes the invalidations (one message, one per line, as
-# the sweep does). Returns how many ended.
+# only if it existed, publishes the invalidation. Returns how many ended.
+# One message per session, unlike the sweep: a web process of an earlier version
+# (a rolling upgrade) reads one invalidation per message, and a revocation must
+# reach its cache within 100 ms (invariant 1); the sweep's batched message may be
+# missed by such a process harmlessly, as its cached entries lapse before the
+# session's deadline anyway (app.sessions.cache).
 REVOKE = """
 local n = 0
 local uid = ARGV[4]
 local index = ARGV[2] .. uid .. ':s'
-local gone = {}
 for i = 5, #ARGV, 2 do
   local sh = ARGV[i]
   local key = ARGV[1] .. sh
@@ -98,11 +101,10 @@ for i = 5, #ARGV, 2 do
     redis.call('DEL', key)
     n = n + 1
     redis.call('XADD', KEYS[1], '*', 'event', ARGV[i + 1])
-    gone[#gone + 1] = 's:' .. sh
+    redis.call('PUBLISH', ARGV[3], 's:' .. sh)
   end
   redis.call('ZREM', index, sh)
 end
-if n > 0 then redis.call('PUBLISH', ARGV[3], table.concat(gone, '\\n')) end
 return n
 """
 
@@ -117,7 +119,7 @@ return n
 # base64url, which needs no escaping, and the user id is encoded once per user.
 # A user's ended sessions leave in one DEL and one ZREM, and the web processes hear
 # of a whole call's worth in one invalidation message (each redis.call costs Redis
-# ~1 us, and each message costs every subscribed process a wake-up): ~20% more
+# a few us, and each message costs every subscribed process a wake-up): ~20% more
 # sessions/s. Lists are flushed at FLUSH_AT entries, far under what Lua's unpack() takes (~8,000).
 SWEEP = """
 local now = tonumber(ARGV[1])

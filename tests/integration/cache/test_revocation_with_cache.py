@@ -87,7 +87,7 @@ async def test_sessions_ended_in_one_sweep_call_leave_every_cache(serve, setting
 
 
 async def test_ending_other_sessions_reaches_each_of_them_cached_elsewhere(serve, settings):
-    """DELETE /auth/sessions announces every ended session in one message."""
+    """DELETE /auth/sessions ends several sessions at once; each leaves the other process's cache."""
     a, b = await serve(settings), await serve(settings)
     await b.server.app[SERVICES].bus.connected.wait()
     main = Browser(a)
