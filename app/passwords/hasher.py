@@ -77,7 +77,15 @@ class Argon2Hasher:
                 raise OverloadedError(retry_after_s=math.ceil(wait - self._max_wait_s))
         with self._lock:
             self._pending += 1
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._timed, work, *args)
+        try:
+            job = self._pool.submit(self._timed, work, *args)
+        except BaseException:
+            self._finished(None)
+            raise
+        # Counted out when the job ends in any way: a caller cancelled while its job was still
+        # queued cancels the job too, and it never runs (nor would code at its end).
+        job.add_done_callback(self._finished)
+        return await asyncio.wrap_future(job)
 
     def _timed(self, work, *args):
         # In the hashing thread: the job is done when the hash is, whether or not its caller still waits.
@@ -87,8 +95,11 @@ class Argon2Hasher:
         finally:
             elapsed = time.perf_counter() - started
             with self._lock:
-                self._pending -= 1
                 self._hash_s += (elapsed - self._hash_s) * 0.2
+
+    def _finished(self, _job) -> None:
+        with self._lock:
+            self._pending -= 1
 
     def hash_sync(self, password: str) -> str:
         return self._ph.hash(password)

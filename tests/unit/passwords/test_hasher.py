@@ -87,3 +87,20 @@ async def test_without_a_bound_every_hash_queues():
         assert all(not isinstance(v, Exception) and v.ok for v in verdicts) and hasher.pending == 0
     finally:
         hasher.close()
+
+
+async def test_callers_cancelled_while_queued_leave_no_phantom_wait():
+    """A cancelled caller's queued job never runs; it must still leave the count, or the
+    bound would refuse ever more logins for work that no longer exists."""
+    hasher = Argon2Hasher(threads=1, max_wait_s=0)
+    try:
+        encoded = await hasher.hash("correct horse battery staple")
+        waiting = [asyncio.create_task(hasher.verify(encoded, "correct horse battery staple")) for _ in range(4)]
+        await asyncio.sleep(0.005)  # the first is hashing, the other three queued
+        for task in waiting[1:]:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        assert waiting[0].result().ok
+        assert hasher.pending == 0
+    finally:
+        hasher.close()
