@@ -26,7 +26,9 @@ class RevocableCache(Generic[V]):
         self._owner_kind = owner_kind
         # key -> (value, deadline, owner, name)
         self._entries: OrderedDict[Hashable, tuple[V, float, str, str]] = OrderedDict()
-        self._by_name: dict[str, Hashable] = {}
+        # A set, not one key: several keys can stand for one name (two spellings of one
+        # token), and a revocation of the name must drop every one of them.
+        self._by_name: dict[str, set[Hashable]] = {}
         self._by_owner: dict[str, set[Hashable]] = {}
         self.generation = 0
 
@@ -50,19 +52,20 @@ class RevocableCache(Generic[V]):
         until = min(until, now + self.ttl_s)
         if until <= now:
             return
+        # A key stored again may come with another name or owner: its old index entries go first.
+        self._drop(key)
         if len(self._entries) >= self.max_entries:
             oldest, entry = self._entries.popitem(last=False)
             self._unindex(oldest, entry)
         self._entries[key] = (value, until, owner, name)
-        self._by_name[name] = key
+        self._by_name.setdefault(name, set()).add(key)
         self._by_owner.setdefault(owner, set()).add(key)
 
     def on_message(self, message: str) -> None:
         kind, _, name = message.partition(":")
         if kind == self._message_kind:
             self.generation += 1
-            key = self._by_name.get(name)
-            if key is not None:
+            for key in list(self._by_name.get(name, ())):
                 self._drop(key)
         elif kind == self._owner_kind:
             self.generation += 1
@@ -85,10 +88,13 @@ class RevocableCache(Generic[V]):
 
     def _unindex(self, key: Hashable, entry: tuple[V, float, str, str]) -> None:
         _, _, owner, name = entry
-        if self._by_name.get(name) == key:
-            del self._by_name[name]
-        bucket = self._by_owner.get(owner)
-        if bucket is not None:
-            bucket.discard(key)
-            if not bucket:
-                del self._by_owner[owner]
+        _discard(self._by_name, name, key)
+        _discard(self._by_owner, owner, key)
+
+
+def _discard(index: dict[str, set[Hashable]], label: str, key: Hashable) -> None:
+    bucket = index.get(label)
+    if bucket is not None:
+        bucket.discard(key)
+        if not bucket:
+            del index[label]

@@ -1,6 +1,7 @@
 """Access-token verification, in small named steps (RFC 8725, RFC 9068).
 
-1. shape: bounded size, three segments, a JSON header;
+1. shape: bounded size, the canonical compact form (three non-empty, unpadded,
+   canonical base64url segments), a JSON header;
 2. header: ``typ`` at+jwt, ``alg`` one of the pinned asymmetric algorithms, no key
    material or key pointers (``jwk jku x5u x5c x5t crit``), a well-formed ``kid`` that
    names a published key whose algorithm is exactly the header's (so an HMAC token
@@ -16,8 +17,11 @@ per token per process while the invalidation link is up.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import re
 from collections.abc import Callable
 
 import jwt
@@ -38,6 +42,17 @@ FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "c
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "nbf", "iat", "sub", "jti")
 _TYPES = frozenset({ACCESS_TYP, "application/" + ACCESS_TYP})
 _MAX_ID = 128
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def _canonical_segment(segment: str) -> bool:
+    """Whether base64url-decoding ``segment`` and encoding it again gives it back: no spare
+    bits set in its last character, no impossible length."""
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except binascii.Error:
+        return False
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == segment
 
 
 def _number(claims: dict, name: str) -> float:
@@ -101,8 +116,14 @@ class AccessTokenVerifier:
         return self._claims(payload, now)
 
     def _check_shape(self, token: str) -> None:
-        if not token or len(token) > self.max_bytes or token.count(".") != 2:
+        # PyJWT decodes leniently (padding, spare bits and stray characters pass), so one
+        # token has many spellings, and the cache and the revocation index are keyed by the
+        # string: only the one canonical spelling gets further. The alphabet check also keeps
+        # undecodable header bytes (lone surrogates) away from PyJWT's token.encode().
+        if not token or len(token) > self.max_bytes or not _COMPACT.fullmatch(token):
             raise InvalidTokenError(reason="not_a_jwt")
+        if not all(_canonical_segment(segment) for segment in token.split(".")):
+            raise InvalidTokenError(reason="not_canonical")
 
     @staticmethod
     def _header(token: str) -> dict:
