@@ -1,10 +1,13 @@
 """Token endpoints: POST /auth/token, /auth/revoke, /auth/introspect; GET /.well-known/jwks.json."""
 from __future__ import annotations
 
+from typing import TypeVar
+
+import pydantic
 from aiohttp import web
 
 from app.clock import now_s
-from app.errors import ValidationError
+from app.errors import MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
 from app.http.appkeys import ME_REPLIES, PRINCIPAL, SERVICES, SETTINGS
 from app.http.basic import require_client
 from app.http.body import parse, read_body
@@ -19,19 +22,23 @@ from app.tokens.service import IssuedTokens
 routes = web.RouteTableDef()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 JWKS_MAX_AGE_S = 60  # resource servers refetch on an unknown kid anyway
+# Everything read_body and parse raise: on an OAuth endpoint each is an invalid_request.
+_BODY_ERRORS = (MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError)
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 def _cookies(request: web.Request) -> TokenCookies:
     return TokenCookies(request.app[SETTINGS].tokens)
 
 
-async def _token_request(request: web.Request) -> TokenRequest:
-    body = await read_body(request, form_ok=True)
+async def _oauth_body(request: web.Request, model: type[M]) -> M:
+    """The body of /auth/token or /auth/revoke (JSON or form).
+
+    :raises InvalidTokenRequestError: any body problem, so that OAuth clients can read it."""
     try:
-        return parse(TokenRequest, body)
-    except ValidationError as e:
-        raise InvalidTokenRequestError("The token request has missing or invalid fields.",
-                                       errors=e.extra.get("errors")) from e
+        return parse(model, await read_body(request, form_ok=True))
+    except _BODY_ERRORS as e:
+        raise InvalidTokenRequestError.from_body_error(e) from e
 
 
 def _need(value: str | None, name: str) -> str:
@@ -54,7 +61,7 @@ def _reply(request: web.Request, issued: IssuedTokens) -> web.Response:
 
 @routes.post("/auth/token")
 async def token(request: web.Request) -> web.Response:
-    body = await _token_request(request)
+    body = await _oauth_body(request, TokenRequest)
     tokens = request.app[SERVICES].tokens
     client = client_info(request)
     if body.grant_type == "password":
@@ -72,7 +79,7 @@ async def token(request: web.Request) -> web.Response:
 
 @routes.post("/auth/revoke")
 async def revoke(request: web.Request) -> web.Response:
-    body = parse(RevokeRequest, await read_body(request, form_ok=True))
+    body = await _oauth_body(request, RevokeRequest)
     tokens = request.app[SERVICES].tokens
     client = client_info(request)
     cookies = _cookies(request)

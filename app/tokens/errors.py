@@ -39,6 +39,16 @@ class InvalidGrantError(OAuthError):
 class InvalidTokenRequestError(OAuthError):
     code, title = "invalid_request", "The token request is not valid"
 
+    @classmethod
+    def from_body_error(cls, error: AuthError) -> InvalidTokenRequestError:
+        """A body error (unreadable, too large, wrong media type, bad fields) of an OAuth endpoint.
+
+        RFC 6749 §5.2 (and RFC 7009 §2.2.1) gives OAuth clients one shape to read: 400 with
+        ``error``. The problem+json ``code`` and ``title`` stay the body error's, as elsewhere."""
+        oauth = cls(error.detail or error.title, **error.extra)
+        oauth.code, oauth.title = error.code, error.title
+        return oauth
+
 
 class UnsupportedGrantTypeError(OAuthError):
     code, title = "unsupported_grant_type", "Unsupported grant type"
