@@ -123,7 +123,9 @@ class AccountManager:
         except OverloadedError:
             return
         async with self.sessionmaker() as session, session.begin():
-            await self.users.set_password_hash(session, user.id, new_hash, changed=False)
+            # Only over the hash just checked: a password change that committed meanwhile stands.
+            await self.users.set_password_hash(session, user.id, new_hash, replacing=user.password_hash,
+                                               changed=False)
 
     async def login(self, email: str, password: str, client: ClientInfo,
                     previous: SessionRecord | None = None,
@@ -161,6 +163,7 @@ class AccountManager:
                      method: str, commit: SuccessCommit | None = None) -> StartedSession:
         started = await self.sessions.start(
             user_id=user.id, email=user.email, roles=user.roles, client=client, commit=commit,
+            credentials_at=user.read_at,
             events=[Event("auth.login.succeeded", user.id, {"method": method, **client.context()})])
         if previous is not None:
             # Login always rotates: whatever session the browser had is ended (after the new
@@ -218,7 +221,7 @@ class AccountManager:
             await self.mfa.verify_code(user, code, client, purpose="reauthenticate")
         await self.sessions.end(current, client, reason="reauthenticated")
         return await self.sessions.start(
-            user_id=user.id, email=user.email, roles=user.roles, client=client,
+            user_id=user.id, email=user.email, roles=user.roles, client=client, credentials_at=user.read_at,
             events=[Event("auth.reauthenticated", user.id, {"handle_before": current.handle,
                                                              **client.context()})])
 
@@ -244,11 +247,15 @@ class AccountManager:
         new = normalize(new)
         self.policy.check(new, email=user.email)
         new_hash = await self.hasher.hash(new)
-        epoch = now_s()
         async with self.sessionmaker() as session, session.begin():
-            await self.users.set_password_hash(session, user.id, new_hash)
+            if not await self.users.set_password_hash(session, user.id, new_hash, replacing=user.password_hash):
+                # A concurrent change won: the password checked above is no longer the current one.
+                raise InvalidCredentialsError("The current password is not correct.")
             event = Event("auth.password.changed", user.id, client.context())
             outbox.stage(session, self.publisher, event)
+        # Taken after the commit: a login that read the old hash read it before now, so its
+        # session or token (dated from that read, UserRecord.read_at) falls under the epoch.
+        epoch = now_s()
         await self.relay.relay([event.id])
         # The epoch rejects every token and session at once; the revocations below
         # then remove the state and tell the audit trail which sessions ended.

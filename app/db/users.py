@@ -8,6 +8,7 @@ from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.clock import now_s
 from app.db.models import Role, User, UserRole
 from app.db.prepared import PreparedRead
 from app.mfa.models import TotpCredential
@@ -21,6 +22,10 @@ class UserRecord:
     disabled: bool
     roles: tuple[str, ...]
     mfa_enabled: bool = False  # a confirmed second factor: login then needs a code
+    # When the read began (before the query's snapshot). A session or token resting on these
+    # credentials is dated no later, so a password change or forced logout that commits after
+    # the read (while the login hashed) sets an epoch at or after it and ends what it opened.
+    read_at: float = 0.0
 
 
 def fold_email(email: str) -> str:
@@ -42,10 +47,12 @@ class UserRepository:
 
     async def for_login(self, engine: AsyncEngine, email: str) -> UserRecord | None:
         """``by_email`` outside any transaction, at a fraction of the CPU (every login reads this)."""
-        return _record(await _FOR_LOGIN.first(engine, email=fold_email(email)))
+        read_at = now_s()
+        return _record(await _FOR_LOGIN.first(engine, email=fold_email(email)), read_at)
 
     async def _one(self, session: AsyncSession, where) -> UserRecord | None:
-        return _record((await session.execute(_user_query(where))).first())
+        read_at = now_s()
+        return _record((await session.execute(_user_query(where))).first(), read_at)
 
     async def insert(self, session: AsyncSession, email: str, password_hash: str) -> str | None:
         """Insert a user; returns None, changing nothing, when the email is taken."""
@@ -57,11 +64,16 @@ class UserRepository:
         return str(row[0]) if row else None
 
     async def set_password_hash(self, session: AsyncSession, user_id: str, password_hash: str,
-                                *, changed: bool = True) -> None:
+                                *, replacing: str, changed: bool = True) -> bool:
+        """Replace the hash ``replacing`` (the one the caller checked the password against);
+        False, changing nothing, when another write replaced it first: a rehash must not undo a
+        password change, and of two concurrent changes only one may win."""
         values: dict = {"password_hash": password_hash}
         if changed:
             values["password_changed_at"] = func.now()
-        await session.execute(update(User).where(User.id == uuid.UUID(user_id)).values(**values))
+        result = await session.execute(
+            update(User).where(User.id == uuid.UUID(user_id), User.password_hash == replacing).values(**values))
+        return result.rowcount == 1
 
     async def set_disabled(self, session: AsyncSession, user_id: str, disabled: bool) -> None:
         await session.execute(update(User).where(User.id == uuid.UUID(user_id)).values(disabled=disabled))
@@ -96,12 +108,12 @@ def _user_query(where) -> Select:
             .outerjoin(UserRole, UserRole.user_id == User.id).where(where).group_by(User.id))
 
 
-def _record(row) -> UserRecord | None:
+def _record(row, read_at: float) -> UserRecord | None:
     if row is None:
         return None
     uid, email, password_hash, disabled, role_names, mfa_enabled = row
     return UserRecord(id=str(uid), email=email, password_hash=password_hash, disabled=disabled,
-                      roles=tuple(role_names or ()), mfa_enabled=bool(mfa_enabled))
+                      roles=tuple(role_names or ()), mfa_enabled=bool(mfa_enabled), read_at=read_at)
 
 
 _FOR_LOGIN = PreparedRead(_user_query(User.email == bindparam("email")))

@@ -43,21 +43,26 @@ class MfaChallengeStore:
     def _key(self, token: str) -> str:
         return self.prefix + _h(token)
 
-    async def issue(self, user_id: str, event: Event) -> str:
+    async def issue(self, user_id: str, event: Event, credentials_at: float) -> str:
+        """``credentials_at``: when the password was checked against the account (its
+        UserRecord.read_at); the session the second step opens is dated from then."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(token), mapping={"uid": user_id, "attempts": 0})
+            pipe.hset(self._key(token), mapping={"uid": user_id, "attempts": 0, "at": repr(credentials_at)})
             pipe.expire(self._key(token), self.ttl_s)
             self.publisher.add_to(pipe, event)
             await pipe.execute()
         return token
 
-    async def owner(self, token: str) -> str | None:
-        """The user a live token belongs to (None: unknown, expired, used or malformed)."""
+    async def owner(self, token: str) -> tuple[str, float] | None:
+        """The user a live token belongs to and when their password was checked (None:
+        unknown, expired, used or malformed)."""
         if not token or len(token) > MAX_TOKEN_CHARS:
             return None
-        uid = await self.redis.hget(self._key(token), "uid")
-        return uid.decode() if isinstance(uid, bytes) else uid
+        uid, at = await self.redis.hmget(self._key(token), "uid", "at")
+        if uid is None:
+            return None
+        return (uid.decode() if isinstance(uid, bytes) else uid), float(at or 0)
 
     async def failed(self, token: str) -> None:
         await self._fail(keys=[self._key(token)], args=[self.max_attempts])

@@ -7,7 +7,7 @@ than the throttle allows at guessing the 10^6 codes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -156,7 +156,8 @@ class MfaManager:
     async def challenge(self, user: UserRecord, client: ClientInfo) -> MfaPending:
         """The password was right and MFA is on: an MFA-pending token instead of a session."""
         token = await self.challenges.issue(
-            user.id, Event("auth.mfa.challenge_issued", user.id, {"method": "totp", **client.context()}))
+            user.id, Event("auth.mfa.challenge_issued", user.id, {"method": "totp", **client.context()}),
+            credentials_at=user.read_at)
         return MfaPending(mfa_token=token, expires_in=self.challenges.ttl_s)
 
     async def complete_challenge(self, mfa_token: str, code: str, client: ClientInfo) -> tuple[UserRecord, str]:
@@ -167,11 +168,16 @@ class MfaManager:
         :raises InvalidMfaCodeError: wrong or replayed code.
         :raises TooManyAttemptsError: throttled.
         """
-        user_id = await self.challenges.owner(mfa_token)
-        if user_id is None:
+        pending = await self.challenges.owner(mfa_token)
+        if pending is None:
             raise MfaTokenInvalidError()
+        user_id, credentials_at = pending
         async with self.sessionmaker() as session:
             user = await self.users.by_id(session, user_id)
+        if user is not None:
+            # The session rests on the password checked at the first step: dated from then, a
+            # password change or forced logout since then ends it (UserRecord.read_at).
+            user = replace(user, read_at=min(user.read_at, credentials_at or user.read_at))
         if user is None or user.disabled:
             await self.challenges.consume(mfa_token)
             raise MfaTokenInvalidError()

@@ -44,13 +44,20 @@ class SessionManager:
 
     async def start(self, *, user_id: str, email: str, roles: tuple[str, ...], client: ClientInfo,
                     events: list[Event] = (), auth_time: float | None = None,
-                    not_before: float = 0.0, commit: SuccessCommit | None = None) -> StartedSession:
+                    not_before: float = 0.0, credentials_at: float | None = None,
+                    commit: SuccessCommit | None = None) -> StartedSession:
         """Create a fresh session (a new id every time: no fixation); with ``commit``, only
         if that login's throttle gate is still open when the session is written.
+
+        ``credentials_at``: when the account row the credentials were checked against was read
+        (UserRecord.read_at). The session is dated from then, so a revocation epoch set while
+        the password hashed (a password change, a forced logout) ends it.
 
         :raises TooManyAttemptsError: ``commit``'s gate shut meanwhile (nothing was written).
         """
         now = max(now_s(), not_before + 0.001)
+        if credentials_at:
+            now = min(now, credentials_at)
         session_id = new_session_id()
         record = SessionRecord(
             sid_hash=hash_session_id(session_id), user_id=user_id, email=email, roles=roles,

@@ -102,9 +102,13 @@ local function append(stream, envelope) redis.call('XADD', stream, '*', 'event',
 # KEYS: new token record, family, family jtis, user index, due zset, stream.
 # ARGV: P, fam, uid, now, abs, auth_time, token exp, new hash, jti, jti exp, then envelopes.
 # A password grant: a new family with its first refresh token and access jti. Returns the
-# user's revocation epoch (or '0') so the caller can date the access token after it.
+# user's revocation epoch (or '0') so the caller can date the access token after it; an epoch
+# at or after now (the credentials' read) refuses the grant and writes nothing.
 ISSUE = _COMMON + """
 local fam, uid, now, abs = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local epoch = redis.call('GET', P .. 'u:' .. uid .. ':epoch') or '0'
+-- Revoked since the credentials were read (now is that moment): refused, nothing written.
+if tonumber(epoch) >= tonumber(now) then return epoch end
 redis.call('HSET', KEYS[2], 'uid', uid, 'created', now, 'abs', ARGV[5], 'auth', ARGV[6], 'revoked', '0',
            'current', ARGV[8])
 redis.call('EXPIREAT', KEYS[2], math.ceil(abs))
@@ -118,7 +122,7 @@ redis.call('EXPIREAT', KEYS[4], math.ceil(abs), 'NX')
 redis.call('EXPIREAT', KEYS[4], math.ceil(abs), 'GT')
 redis.call('ZADD', KEYS[5], 'LT', abs, uid)  -- LT still adds a new member
 for i = 11, #ARGV do emit(KEYS[6], ARGV[i], uid, fam, nil) end
-return redis.call('GET', P .. 'u:' .. uid .. ':epoch') or '0'
+return epoch
 """
 
 # KEYS: presented token record, stream, the caller's per-IP throttle counter.

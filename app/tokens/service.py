@@ -114,7 +114,9 @@ class TokenService:
 
     async def _new_family(self, user: UserRecord, client: ClientInfo, grant: str, *, method: str) -> IssuedTokens:
         p = self.policy
-        now = now_s()
+        # Dated from when the credentials were read (UserRecord.read_at), so a password change or
+        # forced logout that landed while the password hashed refuses the grant.
+        now = min(now_s(), user.read_at or math.inf)
         key = await self.keyring.current()
         family, refresh = new_family_id(), new_refresh_token()
         absolute = now + p.family_ttl_s
@@ -130,7 +132,8 @@ class TokenService:
             token_hash=hash_refresh_token(refresh), token_expires_at=refresh_exp, jti=jti,
             jti_expires_at=math.floor(now) + 1 + p.access_ttl_s, events=events)
         if epoch >= now:
-            # A forced logout or password change landed while this grant was in flight.
+            # A forced logout or password change landed while this grant was in flight (the
+            # script then wrote nothing).
             raise InvalidGrantError()
         access, expires_in = self._sign(key, user.id, user.roles, jti, now, epoch, auth_time=now)
         return IssuedTokens(access, expires_in, refresh, refresh_exp, user.id, jti)

@@ -1,0 +1,112 @@
+"""Logins racing a password change: what the old password opened while the change ran
+must not outlive it, and a login's hash upgrade must not undo it (API.md: POST
+/auth/password "ends every other session and revokes every token of the user").
+
+The race window is a login's argon2 verify (tens of ms, longer under load); the tests
+hold it open deterministically until the change has returned."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from argon2 import PasswordHasher, Type
+
+from app.http.appkeys import SERVICES
+from tests.integration.sessions.helpers import events, pg_fetch
+from tests.integration.tokens.helpers import grant
+from tests.support.browser import STRONG_PASSWORD, Browser
+
+NEW_PASSWORD = "an entirely different passphrase 7"
+
+
+@asynccontextmanager
+async def first_verify_held(client):
+    """The first password verify (its account row already read) finishes only when the
+    yielded event is set; ``entered`` is set once it is in flight."""
+    hasher = client.server.app[SERVICES].accounts.hasher
+    real_verify = hasher.verify
+    release, entered, calls = asyncio.Event(), asyncio.Event(), []
+
+    async def held(stored_hash, password):
+        calls.append(1)
+        verdict = await real_verify(stored_hash, password)
+        if len(calls) == 1:
+            entered.set()
+            await release.wait()
+        return verdict
+
+    hasher.verify = held
+    try:
+        yield entered, release
+    finally:
+        hasher.verify = real_verify
+
+
+async def change_password(browser: Browser):
+    return await browser.request("POST", "/auth/password", json={
+        "current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD})
+
+
+async def test_a_login_in_flight_during_a_password_change_opens_nothing_that_lasts(client):
+    owner = Browser(client)
+    email = await owner.signed_up()
+    attacker = Browser(client)
+    async with first_verify_held(client) as (entered, release):
+        login = asyncio.create_task(attacker.login(email, STRONG_PASSWORD))
+        await entered.wait()
+        assert (await change_password(owner)).status == 204
+        release.set()
+        await login
+    assert (await attacker.request("GET", "/auth/session")).status == 401
+    assert (await owner.request("GET", "/auth/session")).status == 200
+
+
+async def test_a_password_grant_in_flight_during_a_password_change_is_refused(client, redis, settings):
+    owner = Browser(client)
+    email = await owner.signed_up()
+    async with first_verify_held(client) as (entered, release):
+        pending = asyncio.create_task(grant(client, email))
+        await entered.wait()
+        assert (await change_password(owner)).status == 204
+        before = len(await events(redis, settings.events.stream))
+        release.set()
+        reply = await pending
+    assert reply.status == 400
+    assert (await reply.json())["error"] == "invalid_grant"
+    # Refused before anything was written: no family, no "issued" in the audit trail.
+    assert [e["type"] for e in (await events(redis, settings.events.stream))[before:]] == []
+
+
+async def test_a_login_rehash_does_not_undo_a_concurrent_password_change(client, database_url):
+    owner = Browser(client)
+    email = await owner.signed_up()
+    # A hash from before a parameter raise (t=1 < the configured t=2): the login upgrades it.
+    weaker = PasswordHasher(time_cost=1, memory_cost=19456, parallelism=1, type=Type.ID).hash(STRONG_PASSWORD)
+    await pg_fetch(database_url, "UPDATE users SET password_hash = $1 WHERE email = $2", weaker, email)
+    async with first_verify_held(client) as (entered, release):
+        login = asyncio.create_task(Browser(client).login(email, STRONG_PASSWORD))
+        await entered.wait()
+        assert (await change_password(owner)).status == 204
+        release.set()
+        await login
+    assert (await Browser(client).login(email, NEW_PASSWORD)).status == 200
+    assert (await Browser(client).login(email, STRONG_PASSWORD)).status == 401
+
+
+async def test_of_two_concurrent_password_changes_one_wins_and_the_other_is_refused(client):
+    owner = Browser(client)
+    email = await owner.signed_up()
+    other_device = Browser(client)
+    assert (await other_device.login(email)).status == 200
+    async with first_verify_held(client) as (entered, release):
+        first = asyncio.create_task(change_password(owner))
+        await entered.wait()
+        second = await other_device.request("POST", "/auth/password", json={
+            "current_password": STRONG_PASSWORD, "new_password": "yet another long passphrase 9"})
+        release.set()
+        first = await first
+    assert second.status == 204
+    assert first.status == 401
+    assert (await first.json())["code"] == "invalid_credentials"
+    assert (await Browser(client).login(email, "yet another long passphrase 9")).status == 200
+    assert (await Browser(client).login(email, NEW_PASSWORD)).status == 401
