@@ -56,7 +56,8 @@ class AccountManager:
     async def register(self, email: str, password: str, client: ClientInfo,
                        roles: tuple[str, ...] = ()) -> Registered:
         """Create an account. A taken email gets the same-shaped reply and changes nothing,
-        so registration cannot be used to learn who has an account.
+        so registration cannot be used to learn who has an account: it does the same work too
+        (a row attempt, one event through the outbox), so the reply's timing does not tell either.
 
         :raises WeakPasswordError: the policy refuses the password.
         """
@@ -70,13 +71,17 @@ class AccountManager:
             user_id = await self.users.insert(session, email, password_hash)
             if user_id is None:
                 security_log.info("registration for an existing account refused silently")
-                return Registered(id=str(uuid.uuid4()), email=email)
-            for role in roles:
-                await self.users.grant_role(session, user_id, role)
-            event = Event("auth.user.registered", user_id, {"roles": list(roles), **client.context()})
+                event = Event("auth.user.registration_refused", None,
+                              {"reason": "email_taken", **client.context()})
+                registered = Registered(id=str(uuid.uuid4()), email=email)
+            else:
+                for role in roles:
+                    await self.users.grant_role(session, user_id, role)
+                event = Event("auth.user.registered", user_id, {"roles": list(roles), **client.context()})
+                registered = Registered(id=user_id, email=email)
             outbox.stage(session, self.publisher, event)
         await self.relay.relay([event.id])
-        return Registered(id=user_id, email=email)
+        return registered
 
     async def check_credentials(self, email: str, password: str, client: ClientInfo, *,
                                 device: str | None = None) -> UserRecord:
