@@ -7,6 +7,13 @@ from app.http.appkeys import SETTINGS
 from app.sessions.manager import ClientInfo
 
 
+def _text(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters, as text every later layer can encode: aiohttp
+    hands header bytes that are not UTF-8 over as lone surrogates, which encode() refuses."""
+    value = value[:limit]
+    return value if value.isascii() else value.encode("utf-8", "replace").decode()
+
+
 def _from_trusted_proxy(request: web.Request) -> bool:
     http = request.app[SETTINGS].http
     # Every request asks; most deployments trust no proxy, so answer that without building a set.
@@ -22,7 +29,7 @@ def client_ip(request: web.Request) -> str:
     # Walk from the right: the first address not one of our proxies is the client.
     for hop in reversed(hops):
         if hop not in trusted:
-            return hop[:64]
+            return _text(hop, 64)
     return remote
 
 
@@ -35,4 +42,4 @@ def request_scheme(request: web.Request) -> str:
 
 
 def client_info(request: web.Request) -> ClientInfo:
-    return ClientInfo(ip=client_ip(request), user_agent=request.headers.get(hdrs.USER_AGENT, "")[:256])
+    return ClientInfo(ip=client_ip(request), user_agent=_text(request.headers.get(hdrs.USER_AGENT, ""), 256))

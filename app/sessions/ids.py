@@ -49,4 +49,8 @@ def csrf_token_for(session_id: str) -> str:
 
 
 def csrf_matches(session_id: str, presented: str) -> bool:
+    # A header's bytes that are not UTF-8 arrive as lone surrogates, which encode() refuses;
+    # our tokens are ASCII, so any other token simply does not match.
+    if not presented.isascii():
+        return False
     return hmac.compare_digest(csrf_token_for(session_id).encode(), presented.encode())

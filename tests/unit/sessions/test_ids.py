@@ -29,3 +29,10 @@ def test_hash_handle_and_csrf_do_not_reveal_the_id():
     assert token != sid and token != h and csrf_matches(sid, token)
     assert not csrf_matches(new_session_id(), token)
     assert not csrf_matches(sid, token[:-1] + ("A" if token[-1] != "A" else "B"))
+
+
+def test_a_csrf_token_that_is_not_ascii_does_not_match():
+    # What aiohttp makes of header bytes that are not UTF-8: lone surrogates.
+    sid = new_session_id()
+    for presented in ["\udcff" * 43, csrf_token_for(sid)[:-1] + "é", "\ud800"]:
+        assert not csrf_matches(sid, presented)
