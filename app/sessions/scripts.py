@@ -10,50 +10,50 @@ Field positions (1-based, Lua): 1 uid, 2 email, 3 roles, 4 created, 5 seen,
 from app.throttle.scripts import GATE_FUNCTION, TRUST_DEVICE_FUNCTION
 
 # K: session, its user agent, the user's index, the due zset, stream. A: value, deadline
-# (ms), user agent, user agent expiry (s), sid hash, index score, created (the index drops
-# entries due before it: they cannot be live), index expiry (s), uid, due score; envelopes
-# are A[first..]. One script rather than a MULTI of ten commands: a login's session costs
-# one command to pack and one reply to parse.
+# (ms), user agent, user agent expiry (s), sid hash, index score, index expiry (s), uid, due
+# score; envelopes are A[first..]. One script rather than a MULTI of ten commands: a login's
+# session costs one command to pack and one reply to parse.
+# Index entries already past their deadline stay: the sweep finds expired sessions only
+# through them, and reports each (auth.session.expired) as it removes it.
 _CREATE_FUNCTION = """
 local function create_session(K, A, first)
   redis.call('SET', K[1], A[1], 'PXAT', A[2])
   -- Shared by every session with this user agent; lives as long as the newest one may.
   redis.call('SET', K[2], A[3], 'EXAT', A[4])
   redis.call('ZADD', K[3], A[6], A[5])
-  redis.call('ZREMRANGEBYSCORE', K[3], '-inf', '(' .. A[7])
-  redis.call('EXPIREAT', K[3], A[8], 'NX')  -- GT alone never sets a first TTL
-  redis.call('EXPIREAT', K[3], A[8], 'GT')
+  redis.call('EXPIREAT', K[3], A[7], 'NX')  -- GT alone never sets a first TTL
+  redis.call('EXPIREAT', K[3], A[7], 'GT')
   -- LT: the user's entry only ever moves earlier here; the sweep moves it later.
-  redis.call('ZADD', K[4], 'LT', A[10], A[9])
+  redis.call('ZADD', K[4], 'LT', A[9], A[8])
   for i = first, #A do redis.call('XADD', K[5], '*', 'event', A[i]) end
 end
 """
 
-# KEYS, ARGV: as create_session's K and A, envelopes from ARGV[11].
+# KEYS, ARGV: as create_session's K and A, envelopes from ARGV[10].
 CREATE = _CREATE_FUNCTION + """
-create_session(KEYS, ARGV, 11)
+create_session(KEYS, ARGV, 10)
 return 1
 """
 
 # A login's session and its success in one atomic step (app.throttle.SuccessCommit): the
 # throttle gate in 'succeed' mode first, and only if it is still open (no parallel guesses
 # shut it while the password was hashed) the session, then the trusted device.
-# KEYS: the five of CREATE, then ARGV[11] gate keys, then ARGV[13] device keys (0 or 2).
-# ARGV: the ten of CREATE, gate key count, gate arg count, device key count, the gate's
+# KEYS: the five of CREATE, then ARGV[10] gate keys, then ARGV[12] device keys (0 or 2).
+# ARGV: the nine of CREATE, gate key count, gate arg count, device key count, the gate's
 # args, the device's args (2 if any), then envelopes.
 # Returns {wait_ms, device_kept}: wait_ms > 0 means refused and nothing was written.
 CREATE_COMMITTED = GATE_FUNCTION + TRUST_DEVICE_FUNCTION + _CREATE_FUNCTION + """
-local nk, na, nd = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local nk, na, nd = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local gk, ga = {}, {}
 for i = 1, nk do gk[i] = KEYS[5 + i] end
-for i = 1, na do ga[i] = ARGV[13 + i] end
+for i = 1, na do ga[i] = ARGV[12 + i] end
 local gate = throttle_gate(gk, ga)
 if gate[1] > 0 then return {gate[1], 0} end
-local first = 14 + na + (nd > 0 and 2 or 0)
+local first = 13 + na + (nd > 0 and 2 or 0)
 create_session(KEYS, ARGV, first)
 local kept = 0
 if nd > 0 then
-  kept = trust_device({KEYS[6 + nk], KEYS[7 + nk]}, {ARGV[14 + na], ARGV[15 + na]})
+  kept = trust_device({KEYS[6 + nk], KEYS[7 + nk]}, {ARGV[13 + na], ARGV[14 + na]})
 end
 return {0, kept}
 """
@@ -84,6 +84,8 @@ return {'ok', v, ua}
 # KEYS: stream. ARGV: session-key prefix, index-key prefix, channel, uid, then
 # (sid_hash, envelope) pairs. Deletes each session the user owns, emits its event
 # only if it existed, publishes the invalidation. Returns how many ended.
+# The index entry of a session whose key already vanished (its deadline passed) stays
+# for the sweep, which reports it as expired; dropping it here would lose that event.
 # One message per session, unlike the sweep: a web process of an earlier version
 # (a rolling upgrade) reads one invalidation per message, and a revocation must
 # reach its cache within 100 ms (invariant 1); the sweep's batched message may be
@@ -97,13 +99,15 @@ for i = 5, #ARGV, 2 do
   local sh = ARGV[i]
   local key = ARGV[1] .. sh
   local v = redis.call('GET', key)
-  if v and cmsgpack.unpack(v)[1] == uid then
-    redis.call('DEL', key)
-    n = n + 1
-    redis.call('XADD', KEYS[1], '*', 'event', ARGV[i + 1])
-    redis.call('PUBLISH', ARGV[3], 's:' .. sh)
+  if v then
+    if cmsgpack.unpack(v)[1] == uid then
+      redis.call('DEL', key)
+      n = n + 1
+      redis.call('XADD', KEYS[1], '*', 'event', ARGV[i + 1])
+      redis.call('PUBLISH', ARGV[3], 's:' .. sh)
+    end
+    redis.call('ZREM', index, sh)
   end
-  redis.call('ZREM', index, sh)
 end
 return n
 """

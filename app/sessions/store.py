@@ -134,7 +134,7 @@ class RedisSessionStore:
         # is the truth; the score only tells the sweep where to look, at most a second late).
         args = [_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
                 int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
-                repr(record.created_at), int(record.absolute_expires_at) + 60, record.user_id, repr(deadline)]
+                int(record.absolute_expires_at) + 60, record.user_id, repr(deadline)]
         envelopes = [self.publisher.encode(e) for e in events]
         if commit is None:
             await self._create(keys=keys, args=args + envelopes)
