@@ -36,5 +36,7 @@ async def grant_role(settings: Settings, email: str, role: str) -> None:
         await services.accounts.grant_role_by_email(email, role, CLI_CLIENT)
     except NotFoundError as e:
         raise SystemExit(f"no user with email {email}") from e
+    except AuthError as e:
+        raise SystemExit(f"{e.code}: {e.detail}") from e
     finally:
         await services.close()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.authz.names import ROLE_NAME_RULE, is_role_name
 from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
@@ -38,6 +39,11 @@ def valid_email(email: str) -> bool:
     return bool(at and local and "." in domain and len(email) <= 320 and not any(c.isspace() for c in email))
 
 
+def _check_role_name(role: str) -> None:
+    if not is_role_name(role):
+        raise ValidationError(f"A role name is {ROLE_NAME_RULE}.", field="role")
+
+
 class AccountManager:
     def __init__(self, *, sessionmaker: async_sessionmaker, users: UserRepository, hasher: Argon2Hasher,
                  policy: PasswordPolicy, publisher: EventPublisher, relay: OutboxRelay,
@@ -64,6 +70,8 @@ class AccountManager:
         email = fold_email(email)
         if not valid_email(email):
             raise ValidationError("Enter a valid email address.", field="email")
+        for role in roles:
+            _check_role_name(role)
         password = normalize(password)
         self.policy.check(password, email=email)
         password_hash = await self.hasher.hash(password)
@@ -275,7 +283,9 @@ class AccountManager:
         """Grant ``role``; live sessions see it on their next request.
 
         :raises NotFoundError: no such user.
+        :raises ValidationError: not a role name (``app.authz.names``).
         """
+        _check_role_name(role)
         async with self.sessionmaker() as session, session.begin():
             user = await self.users.by_email(session, email)
             if user is None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.authz.errors import UnknownRoleError
 from app.authz.manager import Actor
+from app.authz.names import ROLE_NAME_RULE, is_role_name
 from app.authz.principal import ClientPrincipal
 from app.clients.repository import ClientRecord, ClientRepository, ClientSummary
 from app.clock import now_s
@@ -37,7 +38,6 @@ from app.throttle import Attempt, Throttle, account_key
 CLIENT_ID_PREFIX = "cl_"
 _CLIENT_ID = re.compile(r"cl_[A-Za-z0-9_-]{22}")
 _SECRET_MAX = 256
-_ROLE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 NAME_MAX = 200
 ROLES_MAX = 200
 # Names show up in admin screens, logs and the CLI: no control characters.
@@ -106,8 +106,8 @@ def _role_names(roles) -> list[str]:
     if len(roles) > ROLES_MAX:
         raise ValidationError(f"At most {ROLES_MAX} roles.", field="roles")
     for role in roles:
-        if not isinstance(role, str) or not _ROLE.fullmatch(role):
-            raise ValidationError("Role names are 1-64 letters, digits, and _ . : -", field="roles")
+        if not is_role_name(role):
+            raise ValidationError(f"A role name is {ROLE_NAME_RULE}.", field="roles")
     return sorted(set(roles))
 
 

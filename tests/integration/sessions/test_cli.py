@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REDIS_URL
+from tests.integration.sessions.helpers import pg_fetch
 from tests.support.browser import STRONG_PASSWORD, Browser, new_email
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,3 +55,21 @@ async def test_grant_role_reaches_live_sessions(client, settings):
     assert (await (await Browser(client).login(email)).json())["user"]["roles"] == ["auditor"]
     code, _, err = await _cli(settings, "grant-role", new_email(), "auditor")
     assert code != 0 and "no user" in err
+
+
+async def test_role_names_the_admin_api_refuses_are_refused_by_the_cli_too(client, settings, database_url):
+    """Sessions keep roles comma-joined: a role named "viewer,admin" would come back as admin."""
+    email = new_email()
+    assert (await Browser(client).register(email)).status == 201
+    for role in ("viewer,admin", "r" * 65, "ops team/../x", "admin\n"):
+        code, _, err = await _cli(settings, "grant-role", email, role)
+        assert code != 0 and "invalid_request" in err and "Traceback" not in err, (role, err[-500:])
+    code, _, err = await _cli(settings, "create-user", new_email(), "--role", "viewer,admin", "--password-stdin",
+                              stdin=STRONG_PASSWORD + "\n")
+    assert code != 0 and "invalid_request" in err, err[-500:]
+    browser = Browser(client)
+    body = await (await browser.login(email)).json()
+    assert body["user"]["roles"] == []
+    rows = await pg_fetch(database_url, "SELECT count(*) AS n FROM roles WHERE name = ANY($1::text[])",
+                          ["viewer,admin", "r" * 65, "ops team/../x", "admin\n"])
+    assert rows[0]["n"] == 0

@@ -1,0 +1,15 @@
+"""Role names: one rule wherever a role is named (admin API, CLI, API clients).
+
+Sessions and token records keep a user's roles comma-joined, so a name with a comma
+would come back as two roles; the rule also keeps every name addressable in a URL path.
+"""
+from __future__ import annotations
+
+import re
+
+ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+ROLE_NAME_RULE = "1 to 64 letters, digits or _ . : -, starting with a letter or digit"
+
+
+def is_role_name(value: object) -> bool:
+    return isinstance(value, str) and ROLE_NAME.fullmatch(value) is not None
