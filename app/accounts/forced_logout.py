@@ -66,7 +66,7 @@ class ForcedLogout:
         :raises ServiceUnavailableError: the fan-out could not be queued (the epoch is
             set already, so the user is logged out; calling again is harmless).
         """
-        await self._require_user(user_id)
+        user_id = await self._stored_id(user_id)
         epoch = now_s()
         task_id = str(uuid.uuid4())
         event = Event("auth.user.forced_logout", user_id,
@@ -80,7 +80,7 @@ class ForcedLogout:
 
         :raises NotFoundError: no such user.
         """
-        await self._set_disabled(user_id, True, actor)
+        user_id = await self._set_disabled(user_id, True, actor)
         return await self.force(user_id, actor, reason="disabled")
 
     async def enable(self, user_id: str, actor: Actor) -> None:
@@ -102,8 +102,12 @@ class ForcedLogout:
         """Delete every session issued at or before the epoch (all of them if the account
         is disabled), revoke the user's live tokens, and drop cached entries everywhere."""
         store = self.sessions.store
+        async with self.sessionmaker() as session:
+            user = await self.users.by_id(session, user_id)
+        if user is not None:
+            user_id = user.id  # every key and message below is built from the stored spelling
         cutoff = max(epoch, await store.epoch_of(user_id))
-        if await self._is_disabled(user_id):
+        if user is not None and user.disabled:
             cutoff = math.inf  # even a session that raced the disable must go
         # Sessions no longer live are the expiry sweep's to end and report.
         targets = [r.sid_hash for r in await store.list_for_user(user_id) if r.created_at <= cutoff]
@@ -118,23 +122,24 @@ class ForcedLogout:
         await store.redis.publish(store.keys.channel, f"u:{user_id}")
         return FanOutReport(sessions_ended=ended, tokens_revoked=revoked)
 
-    async def _require_user(self, user_id: str) -> None:
-        async with self.sessionmaker() as session:
-            if await self.users.by_id(session, user_id) is None:
-                raise NotFoundError("No such user.")
-
-    async def _is_disabled(self, user_id: str) -> bool:
+    async def _stored_id(self, user_id: str) -> str:
+        """The user's id as stored (``by_id`` accepts other spellings of a UUID; Redis keys
+        and events must use this one). :raises NotFoundError: no such user."""
         async with self.sessionmaker() as session:
             user = await self.users.by_id(session, user_id)
-        return user is not None and user.disabled
+        if user is None:
+            raise NotFoundError("No such user.")
+        return user.id
 
-    async def _set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> None:
+    async def _set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> str:
+        """Returns the stored id. :raises NotFoundError: no such user."""
         async with self.sessionmaker() as session, session.begin():
             user = await self.users.by_id(session, user_id)
             if user is None:
                 raise NotFoundError("No such user.")
-            await self.users.set_disabled(session, user_id, disabled)
-            event = Event("auth.user.disabled" if disabled else "auth.user.enabled", user_id,
+            await self.users.set_disabled(session, user.id, disabled)
+            event = Event("auth.user.disabled" if disabled else "auth.user.enabled", user.id,
                           {"actor": actor.id, **actor.client.context()})
             outbox.stage(session, self.publisher, event)
         await self.relay.relay([event.id])
+        return user.id

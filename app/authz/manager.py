@@ -6,7 +6,6 @@ the affected users' live sessions, so the change holds on the very next request.
 """
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from app.authz.errors import (InvalidPermissionError, RoleCycleError, RoleExists
                               UnknownRoleError)
 from app.authz.hierarchy import find_cycle
 from app.authz.models import Policy
+from app.authz.names import is_role_name
 from app.authz.permissions import is_valid_permission
 from app.authz.repository import AuthzRepository, RoleRow
 from app.authz.rules import validate_rule
@@ -29,7 +29,6 @@ from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.sessions.store import RedisSessionStore
 
-_ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 MAX_LIST = 200
 
 
@@ -50,7 +49,7 @@ def _names(values: list[str], what: str) -> list[str]:
     if len(values) > MAX_LIST:
         raise RuleError(f"At most {MAX_LIST} {what}.", field=what)
     for v in values:
-        if not isinstance(v, str) or not _ROLE_NAME.match(v):
+        if not is_role_name(v):
             raise RuleError(f"Invalid role name in {what}.", field=what)
     return sorted(set(values))
 
@@ -84,7 +83,7 @@ class AuthzManager:
     async def create_role(self, name: str, *, description: str, permissions: list[str], parents: list[str],
                           actor: Actor) -> RoleRow:
         """:raises RoleExistsError, UnknownRoleError, InvalidPermissionError, RuleError:"""
-        if not isinstance(name, str) or not _ROLE_NAME.match(name):
+        if not is_role_name(name):
             raise RuleError("Role names are 1-64 letters, digits, and _ . : -", field="name")
         permissions = self._permissions(permissions)
         parents = _names(parents, "parents")
@@ -104,6 +103,7 @@ class AuthzManager:
     async def set_permissions(self, name: str, permissions: list[str], actor: Actor) -> RoleRow:
         permissions = self._permissions(permissions)
         async with self.sessionmaker() as session, session.begin():
+            await self.repository.lock_graph(session)  # else a concurrent delete_role fails our insert
             await self._role(session, name)
             await self.repository.set_permissions(session, name, permissions)
             role = await self._role(session, name)
@@ -154,7 +154,10 @@ class AuthzManager:
         :raises NotFoundError: no such user. :raises UnknownRoleError: a role does not exist.
         """
         roles = _names(roles, "roles")
+        events = []
         async with self.sessionmaker() as session, session.begin():
+            # Even "remove" rewrites the roles kept, which a concurrent delete_role may be deleting.
+            await self.repository.lock_graph(session)
             user = await self.users.by_id(session, user_id)
             if user is None:
                 raise NotFoundError("No such user.")
@@ -164,14 +167,16 @@ class AuthzManager:
                 if missing:
                     raise UnknownRoleError(f"No such role: {', '.join(sorted(missing))}.", roles=sorted(missing))
             after = {"set": set(roles), "add": before | set(roles), "remove": before - set(roles)}[mode]
-            if after == before:
-                return tuple(sorted(before))
-            await self.repository.set_user_roles(session, user_id, sorted(after))
-            event = Event("auth.role.changed", user_id, {
-                "granted": sorted(after - before), "revoked": sorted(before - after),
-                "roles": sorted(after), **actor.context()})
-            outbox.stage(session, self.publisher, event)
-        await self._changed([event], users=[user_id])
+            if after != before:
+                await self.repository.set_user_roles(session, user.id, sorted(after))
+                event = Event("auth.role.changed", user.id, {
+                    "granted": sorted(after - before), "revoked": sorted(before - after),
+                    "roles": sorted(after), **actor.context()})
+                outbox.stage(session, self.publisher, event)
+                events.append(event)
+        # Even when nothing changed: a retried call may have committed, then failed on Redis
+        # (both steps are idempotent). user.id, not the caller's spelling: it names Redis keys.
+        await self._changed(events, users=[user.id])
         return tuple(sorted(after))
 
     # --- rules ------------------------------------------------------------------------
@@ -206,10 +211,14 @@ class AuthzManager:
             raise RuleError("Attach the rule to exactly one of role or user_id.", field="role")
         async with self.sessionmaker() as session, session.begin():
             if role is not None:
+                await self.repository.lock_graph(session)  # else a concurrent delete_role fails our insert
                 if not await self.repository.existing(session, [role]):
                     raise UnknownRoleError(f"No such role: {role}.")
-            elif await self.users.by_id(session, user_id) is None:
-                raise RuleError("No such user.", field="user_id")
+            else:
+                holder = await self.users.by_id(session, user_id)
+                if holder is None:
+                    raise RuleError("No such user.", field="user_id")
+                user_id = holder.id  # the event's subject in the one spelling consumers match on
             policy = Policy(id=uuid.uuid4(), effect=effect, action=action, subject_type=subject_type,
                             conditions=conditions, fields=list(fields) if fields else None, role_name=role,
                             user_id=uuid.UUID(user_id) if user_id else None, description=description[:1000])
@@ -265,7 +274,8 @@ class AuthzManager:
                                                  "parents": list(role.parents), **actor.context()})
 
     async def _changed(self, events: list[Event], users: list[str] = ()) -> None:
-        await self.relay.relay([e.id for e in events])
+        if events:
+            await self.relay.relay([e.id for e in events])
         for user_id in users:
             async with self.sessionmaker() as session:
                 user = await self.users.by_id(session, user_id)

@@ -15,6 +15,7 @@ from app.authz.repository import RoleRow
 from app.authz.guards import require_permission
 from app.clock import rfc3339
 from app.http.admin import actor_of, ensure_may_grant
+from app.http.admin_user_routes import path_user_id
 from app.http.appkeys import SERVICES
 from app.http.body import read_model
 
@@ -132,7 +133,7 @@ async def _user_roles_reply(request: web.Request, user_id: str, roles: tuple[str
 @routes.get("/admin/users/{id}/roles")
 @require_permission("user_roles:read")
 async def get_user_roles(request: web.Request) -> web.Response:
-    user_id = request.match_info["id"]
+    user_id = path_user_id(request)
     return await _user_roles_reply(request, user_id, await _admin(request).user_roles(user_id))
 
 
@@ -140,7 +141,7 @@ async def get_user_roles(request: web.Request) -> web.Response:
 @require_permission("user_roles:write")
 async def put_user_roles(request: web.Request) -> web.Response:
     body = await read_model(request, RolesBody)
-    user_id = request.match_info["id"]
+    user_id = path_user_id(request)
     current = await _admin(request).user_roles(user_id)
     await ensure_may_grant(request, set(body.roles) ^ set(current))
     roles = await _admin(request).set_user_roles(user_id, body.roles, actor_of(request))
@@ -151,7 +152,7 @@ async def put_user_roles(request: web.Request) -> web.Response:
 @require_permission("user_roles:write")
 async def add_user_role(request: web.Request) -> web.Response:
     body = await read_model(request, OneRole)
-    user_id = request.match_info["id"]
+    user_id = path_user_id(request)
     await ensure_may_grant(request, [body.role])
     roles = await _admin(request).set_user_roles(user_id, [body.role], actor_of(request), mode="add")
     return await _user_roles_reply(request, user_id, roles)
@@ -161,7 +162,7 @@ async def add_user_role(request: web.Request) -> web.Response:
 @require_permission("user_roles:write")
 async def remove_user_role(request: web.Request) -> web.Response:
     await ensure_may_grant(request, [request.match_info["role"]])
-    await _admin(request).set_user_roles(request.match_info["id"], [request.match_info["role"]],
+    await _admin(request).set_user_roles(path_user_id(request), [request.match_info["role"]],
                                          actor_of(request), mode="remove")
     return web.Response(status=204)
 
