@@ -16,8 +16,9 @@ Semantics shared by the point check and the SQL filter (a missing attribute is n
 - $in: a non-null value equal to a member; $nin: null or not a member.
 - $gt/$gte/$lt/$lte: numbers only; false when the attribute is null or not a number.
 - $all/$any: the attribute is a list containing all / any of the operand's items.
-- A placeholder with no value for this caller (e.g. a client has no email) makes its
-  condition false, never "equal to null".
+- A placeholder with no value for this caller (e.g. a client has no email) is never
+  "equal to null": its condition counts as true in a deny rule and false in an allow
+  rule (flipped beneath $not), so such a rule fails closed whichever way it is written.
 """
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ def _leaf(attr: str, op: str, operand: Any, path: str, counter: list[int]) -> Le
             return Leaf(attr, op, placeholder)
         return Leaf(attr, op, _scalar(operand, path))
     if op in ORDER_OPS:
-        if isinstance(operand, bool) or not isinstance(operand, int | float) or not math.isfinite(operand):
+        if isinstance(operand, bool) or not _finite_number(operand):
             raise _fail(path, f"{op} compares numbers only")
         return Leaf(attr, op, operand)
     if placeholder is not None:
@@ -163,9 +164,18 @@ def _scalar(value: Any, path: str) -> Any:
         if len(value) > MAX_STRING or "\x00" in value:
             raise _fail(path, f"strings are limited to {MAX_STRING} characters")
         return value
-    if isinstance(value, int | float) and math.isfinite(value):
+    if _finite_number(value):
         return value
     raise _fail(path, "must be a string, number, boolean or null")
+
+
+def _finite_number(value: Any) -> bool:
+    if not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # isfinite converts to float, which an int past ~1.8e308 overflows
+        return False
 
 
 def resolve(operand: Any, context: Mapping[str, Any]) -> Any:
@@ -201,26 +211,35 @@ def _never(attrs: Mapping[str, Any]) -> bool:
     return False
 
 
-def compile_predicate(node: Node, context: Mapping[str, Any]) -> Predicate:
-    """A fast closure deciding ``node`` for one caller (placeholders bound now)."""
+def _always(attrs: Mapping[str, Any]) -> bool:
+    return True
+
+
+def compile_predicate(node: Node, context: Mapping[str, Any], *, missing: bool = False) -> Predicate:
+    """A fast closure deciding ``node`` for one caller (placeholders bound now).
+
+    ``missing`` is what a condition on a placeholder the caller has no value for counts
+    as: True for a deny rule (it applies), False for an allow rule (it does not).
+    """
     if isinstance(node, Junction):
-        preds = tuple(compile_predicate(p, context) for p in node.parts)
+        preds = tuple(compile_predicate(p, context, missing=missing) for p in node.parts)
         if node.kind == "and":
             if not preds:
                 return lambda attrs: True
             return preds[0] if len(preds) == 1 else (lambda attrs: all(p(attrs) for p in preds))
         return lambda attrs: any(p(attrs) for p in preds)
     if isinstance(node, Negation):
-        inner = compile_predicate(node.part, context)
+        # Flipped, so that an unknown value beneath $not still pushes the rule the same way.
+        inner = compile_predicate(node.part, context, missing=not missing)
         return lambda attrs: not inner(attrs)
-    return _compile_leaf(node, context)
+    return _compile_leaf(node, context, missing)
 
 
-def _compile_leaf(leaf: Leaf, context: Mapping[str, Any]) -> Predicate:
+def _compile_leaf(leaf: Leaf, context: Mapping[str, Any], missing: bool) -> Predicate:
     attr, op = leaf.attr, leaf.op
     x = resolve(leaf.operand, context)
     if isinstance(leaf.operand, Placeholder) and x is None:
-        return _never
+        return _always if missing else _never
     if op == "$eq":
         return lambda attrs: _same(attrs.get(attr), x)
     if op == "$ne":

@@ -89,7 +89,7 @@ class _Bound:
 
     def __init__(self, spec: RuleSpec, context: Mapping[str, Any]) -> None:
         self.spec = spec
-        self.test = conditions.compile_predicate(spec.node, context)
+        self.test = conditions.compile_predicate(spec.node, context, missing=spec.effect == "deny")
         self.summary = spec.summary()
 
 
@@ -138,7 +138,8 @@ class PolicyView:
     def sql_filter(self, action: str, subject_type: str, columns: Mapping[str, ColumnElement]) -> ColumnElement:
         """A WHERE clause selecting exactly the rows ``check(action, subject_type, row)`` allows."""
         denies, allows = self._applicable(action, subject_type)
-        denied = [to_clause(b.spec.node, self.context, columns) for b in denies if b.spec.fields is None]
+        denied = [to_clause(b.spec.node, self.context, columns, missing=True)
+                  for b in denies if b.spec.fields is None]
         if self.permissions.match(f"{subject_type}:{action}") is not None:
             allowed: ColumnElement = true()
         else:

@@ -16,16 +16,18 @@ from sqlalchemy.types import ARRAY, Boolean, Float, Integer, Numeric, String
 from app.authz.conditions import ORDER_OPS, Junction, Leaf, Negation, Node, Placeholder, compile_predicate, resolve
 
 
-def to_clause(node: Node, context: Mapping[str, Any], columns: Mapping[str, ColumnElement]) -> ColumnElement:
-    """``node`` as a WHERE clause over ``columns`` (attribute name -> column)."""
+def to_clause(node: Node, context: Mapping[str, Any], columns: Mapping[str, ColumnElement], *,
+              missing: bool = False) -> ColumnElement:
+    """``node`` as a WHERE clause over ``columns`` (attribute name -> column); ``missing``
+    as in ``compile_predicate``."""
     if isinstance(node, Junction):
-        parts = [to_clause(p, context, columns) for p in node.parts]
+        parts = [to_clause(p, context, columns, missing=missing) for p in node.parts]
         if node.kind == "and":
             return and_(true(), *parts)
         return or_(false(), *parts)
     if isinstance(node, Negation):
-        return not_(to_clause(node.part, context, columns))
-    return _leaf(node, context, columns)
+        return not_(to_clause(node.part, context, columns, missing=not missing))
+    return _leaf(node, context, columns, missing)
 
 
 def _static(value: bool) -> ColumnElement:
@@ -53,14 +55,15 @@ def _value_kind(value: Any) -> str:
     return "string"
 
 
-def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnElement]) -> ColumnElement:
+def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnElement],
+          missing: bool) -> ColumnElement:
     x = resolve(leaf.operand, context)
     if isinstance(leaf.operand, Placeholder) and x is None:
-        return false()
+        return _static(missing)
     column = columns.get(leaf.attr)
     if column is None:
         # Not a column: the attribute is null for every row, so the answer is the same for all.
-        return _static(compile_predicate(leaf, context)({}))
+        return _static(compile_predicate(leaf, context, missing=missing)({}))
     kind, op = _kind(column), leaf.op
     if op in ("$eq", "$ne"):
         if x is None:
