@@ -19,6 +19,7 @@ from app.openapi import models as m
 
 # Problem statuses by cause, combined per operation below.
 BODY = (400, 413, 415, 422)  # malformed, too large, not JSON, invalid fields
+OAUTH_BODY = (400,)  # OAuth endpoints: every body problem is an invalid_request (RFC 6749 §5.2)
 SIGNED_IN = (401,)  # no, unknown, expired or revoked credential
 CSRF = (403,)  # cookie callers: X-CSRF-Token / Origin
 STEP_UP = (401,)  # reauthentication_required
@@ -108,14 +109,14 @@ OPERATIONS: list[Op] = [
     Op("POST", "/auth/token", "Issue tokens: password, refresh_token or MFA grant", "tokens",
        {200: Reply("Access and refresh token (or, with the browser transport, cookies and a CSRF token)",
                    (m.TokenReply, m.TokenCookieReply))},
-       BODY + CSRF + THROTTLED, body=TokenRequest, form=True,
+       OAUTH_BODY + CSRF + THROTTLED, body=TokenRequest, form=True,
        description="OAuth2-shaped (RFC 6749 §5): errors are 400 with `error` (`invalid_request`, "
                    "`invalid_grant`, `unsupported_grant_type`, `mfa_required` with an `mfa_token`) beside the "
                    "problem+json fields. grant_type `urn:authsvc:grant-type:mfa` takes `mfa_token` and `code`. "
                    "Reusing a spent refresh token revokes its whole family."),
     Op("POST", "/auth/revoke", "Revoke a token (RFC 7009)", "tokens",
        {200: Reply("Revoked, or unknown (RFC 7009 answers 200 either way)")},
-       BODY + CSRF, body=RevokeRequest, form=True,
+       OAUTH_BODY + CSRF, body=RevokeRequest, form=True,
        description="A refresh token revokes its whole family and the access tokens issued in it."),
     Op("POST", "/auth/introspect", "Introspect a token (RFC 7662), as an API client", "tokens",
        {200: Reply("The token's state; only `active: false` for anything not live", m.Introspection)},
