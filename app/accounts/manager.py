@@ -13,12 +13,13 @@ from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
 from app.db.users import UserRecord, UserRepository, fold_email
-from app.errors import InvalidCredentialsError, NotFoundError, OverloadedError, UnauthenticatedError, ValidationError
+from app.errors import (InvalidCredentialsError, NotFoundError, OverloadedError, ServiceUnavailableError,
+                        UnauthenticatedError, ValidationError)
 from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.passwords.hasher import Argon2Hasher
 from app.passwords.policy import PasswordPolicy, normalize
-from app.sessions.manager import ClientInfo, SessionManager, StartedSession
+from app.sessions.manager import ClientInfo, RolesChangedError, SessionManager, StartedSession
 from app.sessions.record import SessionRecord
 from app.throttle import Attempt, SuccessCommit, Throttle, account_key
 
@@ -174,9 +175,8 @@ class AccountManager:
 
     async def _start(self, user: UserRecord, client: ClientInfo, previous: SessionRecord | None, *,
                      method: str, commit: SuccessCommit | None = None) -> StartedSession:
-        started = await self.sessions.start(
-            user_id=user.id, email=user.email, roles=user.roles, client=client, commit=commit,
-            credentials_at=user.read_at,
+        started = await self._open_session(
+            user, client=client, commit=commit, credentials_at=user.read_at,
             events=[Event("auth.login.succeeded", user.id, {"method": method, **client.context()})])
         if previous is not None:
             # Login always rotates: whatever session the browser had is ended (after the new
@@ -233,8 +233,8 @@ class AccountManager:
                 raise InvalidMfaCodeError("MFA is on: send a code with the password.")
             await self.mfa.verify_code(user, code, client, purpose="reauthenticate")
         await self.sessions.end(current, client, reason="reauthenticated")
-        return await self.sessions.start(
-            user_id=user.id, email=user.email, roles=user.roles, client=client, credentials_at=user.read_at,
+        return await self._open_session(
+            user, client=client, credentials_at=user.read_at,
             events=[Event("auth.reauthenticated", user.id, {"handle_before": current.handle,
                                                              **client.context()})])
 
@@ -276,8 +276,25 @@ class AccountManager:
         await self.sessions.end_all(user.id, client, reason="password_changed")
         if current_session is None:
             return None
-        return await self.sessions.start(user_id=user.id, email=user.email, roles=user.roles,
-                                         client=client, not_before=epoch)
+        return await self._open_session(user, client=client, not_before=epoch)
+
+    async def _open_session(self, user: UserRecord, **start) -> StartedSession:
+        """``sessions.start`` with the profile read in ``user``; read again when the roles
+        changed after that read (a session must not carry a role revoked while it was opened).
+
+        :raises ServiceUnavailableError: the roles kept changing (three reads in a row).
+        """
+        for _ in range(3):
+            try:
+                return await self.sessions.start(user_id=user.id, email=user.email, roles=user.roles,
+                                                 roles_read_at=user.read_at, **start)
+            except RolesChangedError:
+                async with self.sessionmaker() as session:
+                    fresh = await self.users.by_id(session, user.id)
+                if fresh is None or fresh.disabled:
+                    raise InvalidCredentialsError() from None
+                user = fresh
+        raise ServiceUnavailableError("The account's roles are changing; try again.")
 
     async def grant_role_by_email(self, email: str, role: str, client: ClientInfo) -> bool:
         """Grant ``role``; live sessions see it on their next request.

@@ -14,8 +14,9 @@ from app.sessions.manager import StartedSession
 async def logged_in(request: web.Request, user: UserRecord, started: StartedSession) -> web.Response:
     """Session reply + session cookie + trusted-device cookie (only after every factor)."""
     settings = request.app[SETTINGS]
-    response = web.json_response(session_reply(user_id=user.id, email=user.email, roles=user.roles,
-                                               record=started.record, session_id=started.session_id))
+    record = started.record  # the profile the session holds (read again if roles changed meanwhile)
+    response = web.json_response(session_reply(user_id=user.id, email=record.email, roles=record.roles,
+                                               record=record, session_id=started.session_id))
     CookieTransport(settings.cookie).write(response, started.session_id)
     device = DeviceCookie(settings)
     # A password login trusted the device with its session; a second factor's login does it here.

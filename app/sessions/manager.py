@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.clock import now_s
-from app.errors import NotFoundError, SessionExpiredError, UnauthenticatedError
+from app.errors import InvalidCredentialsError, NotFoundError, SessionExpiredError, UnauthenticatedError
 from app.events.envelope import Event, request_context
 from app.sessions.ids import hash_session_id, looks_like_session_id, new_session_id
 from app.sessions.cache import SessionCache
 from app.sessions.record import SessionRecord
-from app.sessions.store import RedisSessionStore
+from app.sessions.store import GUARD_REVOKED, GUARD_ROLES_CHANGED, RedisSessionStore
 
 if TYPE_CHECKING:
     from app.throttle import SuccessCommit
@@ -23,6 +23,15 @@ class ClientInfo:
 
     def context(self) -> dict:
         return request_context(self.ip, self.user_agent)
+
+
+class RevokedMeanwhileError(InvalidCredentialsError):
+    """A password change or forced logout landed between the read of the credentials and the
+    session's write: what they would have opened is refused (401 invalid_credentials)."""
+
+
+class RolesChangedError(Exception):
+    """The user's roles changed after they were read for a new session: read them again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +54,18 @@ class SessionManager:
     async def start(self, *, user_id: str, email: str, roles: tuple[str, ...], client: ClientInfo,
                     events: list[Event] = (), auth_time: float | None = None,
                     not_before: float = 0.0, credentials_at: float | None = None,
-                    commit: SuccessCommit | None = None) -> StartedSession:
+                    roles_read_at: float | None = None, commit: SuccessCommit | None = None) -> StartedSession:
         """Create a fresh session (a new id every time: no fixation); with ``commit``, only
         if that login's throttle gate is still open when the session is written.
 
         ``credentials_at``: when the account row the credentials were checked against was read
-        (UserRecord.read_at). The session is dated from then, so a revocation epoch set while
-        the password hashed (a password change, a forced logout) ends it.
+        (UserRecord.read_at). The session is dated from then, and is not written if a
+        revocation epoch (a password change, a forced logout) came at or after it.
+        ``roles_read_at``: when ``roles`` were read; the session is not written if they
+        changed since.
 
+        :raises RevokedMeanwhileError: an epoch at or after ``credentials_at`` (nothing was written).
+        :raises RolesChangedError: read ``roles`` again and retry (nothing was written).
         :raises TooManyAttemptsError: ``commit``'s gate shut meanwhile (nothing was written).
         """
         now = max(now_s(), not_before + 0.001)
@@ -66,10 +79,14 @@ class SessionManager:
             ip=client.ip[:64], user_agent=client.user_agent[:256])
         created = Event("auth.session.created", user_id,
                         {"handle": record.handle, **client.context()}, time=now)
-        wait_ms, device_kept = await self.store.create(record, [*events, created], commit)
-        if wait_ms > 0:
-            raise commit.refusal(wait_ms)
-        return StartedSession(session_id, record, commit.device_token(device_kept) if commit else None)
+        outcome = await self.store.create(record, [*events, created], commit, roles_read_at=roles_read_at)
+        if outcome.guard == GUARD_REVOKED:
+            raise RevokedMeanwhileError()
+        if outcome.guard == GUARD_ROLES_CHANGED:
+            raise RolesChangedError()
+        if outcome.wait_ms > 0:
+            raise commit.refusal(outcome.wait_ms)
+        return StartedSession(session_id, record, commit.device_token(outcome.device_kept) if commit else None)
 
     async def resolve(self, session_id: str) -> SessionRecord:
         """The live session behind a cookie value.

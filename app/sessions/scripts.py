@@ -9,13 +9,26 @@ Field positions (1-based, Lua): 1 uid, 2 email, 3 roles, 4 created, 5 seen,
 
 from app.throttle.scripts import GATE_FUNCTION, TRUST_DEVICE_FUNCTION
 
-# K: session, its user agent, the user's index, the due zset, stream. A: value, deadline
-# (ms), user agent, user agent expiry (s), sid hash, index score, index expiry (s), uid, due
-# score; envelopes are A[first..]. One script rather than a MULTI of ten commands: a login's
-# session costs one command to pack and one reply to parse.
+# K: session, its user agent, the user's index, the due zset, stream, the user's epoch, the
+# user's roles mark. A: value, deadline (ms), user agent, user agent expiry (s), sid hash,
+# index score, index expiry (s), uid, due score, credentials read at, roles read at ('' for
+# no check); envelopes are A[first..]. One script rather than a MULTI of ten commands: a
+# login's session costs one command to pack and one reply to parse.
 # Index entries already past their deadline stay: the sweep finds expired sessions only
 # through them, and reports each (auth.session.expired) as it removes it.
 _CREATE_FUNCTION = """
+-- Before anything is written: 1 if the user's revocation epoch (a password change, a forced
+-- logout) is at or after the read of the credentials, 2 if their roles changed since they
+-- were read (the caller reads them again), else 0.
+local function session_guard(K, A)
+  local epoch = redis.call('GET', K[6])
+  if epoch and tonumber(epoch) >= tonumber(A[10]) then return 1 end
+  if A[11] ~= '' then
+    local changed = redis.call('HGET', K[7], 'at')
+    if changed and tonumber(changed) >= tonumber(A[11]) then return 2 end
+  end
+  return 0
+end
 local function create_session(K, A, first)
   redis.call('SET', K[1], A[1], 'PXAT', A[2])
   -- Shared by every session with this user agent; lives as long as the newest one may.
@@ -29,33 +42,38 @@ local function create_session(K, A, first)
 end
 """
 
-# KEYS, ARGV: as create_session's K and A, envelopes from ARGV[10].
+# KEYS, ARGV: as create_session's K and A, envelopes from ARGV[12]. Returns session_guard's code.
 CREATE = _CREATE_FUNCTION + """
-create_session(KEYS, ARGV, 10)
-return 1
+local refused = session_guard(KEYS, ARGV)
+if refused > 0 then return refused end
+create_session(KEYS, ARGV, 12)
+return 0
 """
 
 # A login's session and its success in one atomic step (app.throttle.SuccessCommit): the
 # throttle gate in 'succeed' mode first, and only if it is still open (no parallel guesses
 # shut it while the password was hashed) the session, then the trusted device.
-# KEYS: the five of CREATE, then ARGV[10] gate keys, then ARGV[12] device keys (0 or 2).
-# ARGV: the nine of CREATE, gate key count, gate arg count, device key count, the gate's
+# KEYS: the seven of CREATE, then ARGV[12] gate keys, then ARGV[14] device keys (0 or 2).
+# ARGV: the eleven of CREATE, gate key count, gate arg count, device key count, the gate's
 # args, the device's args (2 if any), then envelopes.
-# Returns {wait_ms, device_kept}: wait_ms > 0 means refused and nothing was written.
+# Returns {wait_ms, device_kept, guard}: wait_ms > 0 or guard > 0 (session_guard's code)
+# means refused and nothing was written.
 CREATE_COMMITTED = GATE_FUNCTION + TRUST_DEVICE_FUNCTION + _CREATE_FUNCTION + """
-local nk, na, nd = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local refused = session_guard(KEYS, ARGV)
+if refused > 0 then return {0, 0, refused} end
+local nk, na, nd = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local gk, ga = {}, {}
-for i = 1, nk do gk[i] = KEYS[5 + i] end
-for i = 1, na do ga[i] = ARGV[12 + i] end
+for i = 1, nk do gk[i] = KEYS[7 + i] end
+for i = 1, na do ga[i] = ARGV[14 + i] end
 local gate = throttle_gate(gk, ga)
-if gate[1] > 0 then return {gate[1], 0} end
-local first = 13 + na + (nd > 0 and 2 or 0)
+if gate[1] > 0 then return {gate[1], 0, 0} end
+local first = 15 + na + (nd > 0 and 2 or 0)
 create_session(KEYS, ARGV, first)
 local kept = 0
 if nd > 0 then
-  kept = trust_device({KEYS[6 + nk], KEYS[7 + nk]}, {ARGV[13 + na], ARGV[14 + na]})
+  kept = trust_device({KEYS[8 + nk], KEYS[9 + nk]}, {ARGV[15 + na], ARGV[16 + na]})
 end
-return {0, kept}
+return {0, kept, 0}
 """
 
 # KEYS: session. ARGV: now, user-key prefix, touch granularity (s), session-key prefix,

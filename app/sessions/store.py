@@ -52,9 +52,22 @@ class Lookup:
     record: SessionRecord
 
 
+# session_guard's codes (app.sessions.scripts).
+GUARD_REVOKED, GUARD_ROLES_CHANGED = 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """The outcome of writing a session; ``guard`` > 0 or ``wait_ms`` > 0: refused, nothing written."""
+
+    guard: int = 0  # GUARD_REVOKED or GUARD_ROLES_CHANGED
+    wait_ms: int = 0  # a login's throttle gate shut meanwhile
+    device_kept: bool = False
+
+
 class SessionStore(Protocol):
-    async def create(self, record: SessionRecord, events: list[Event],
-                     commit: SuccessCommit | None = None) -> tuple[int, bool]: ...
+    async def create(self, record: SessionRecord, events: list[Event], commit: SuccessCommit | None = None,
+                     *, roles_read_at: float | None = None) -> Created: ...
     async def read(self, sid_hash: str, now: float) -> Lookup | None: ...
     async def list_for_user(self, user_id: str) -> list[SessionRecord]: ...
     async def revoke(self, user_id: str, ended: dict[str, Event]) -> int: ...
@@ -120,30 +133,33 @@ class RedisSessionStore:
         self._sweep = redis.register_script(scripts.SWEEP)
         self._set_profile = redis.register_script(scripts.SET_PROFILE)
 
-    async def create(self, record: SessionRecord, events: list[Event],
-                     commit: SuccessCommit | None = None) -> tuple[int, bool]:
-        """Write the session and its events; with ``commit`` (a login's success) only if its
-        throttle gate is still open, in the same atomic step that records the success and
-        trusts the device. Returns (0, device kept) or (wait_ms, False): refused, nothing written."""
+    async def create(self, record: SessionRecord, events: list[Event], commit: SuccessCommit | None = None,
+                     *, roles_read_at: float | None = None) -> Created:
+        """Write the session and its events, unless the user's revocation epoch is at or after
+        ``record.created_at`` (the read of the credentials) or, with ``roles_read_at``, their
+        roles changed since then (scripts.session_guard). With ``commit`` (a login's success)
+        only if its throttle gate is still open, in the same atomic step that records the
+        success and trusts the device. A refusal writes nothing."""
         k = self.keys
         deadline = record.idle_expires_at
         ua_id = user_agent_id(record.user_agent)
         keys = [k.session(record.sid_hash), k.user_agent_prefix + ua_id, k.user_index(record.user_id), k.due,
-                self.publisher.stream]
+                self.publisher.stream, k.user_epoch(record.user_id), k.user_roles(record.user_id)]
         # Index scores in whole seconds: listpack stores integers in a few bytes (the value
         # is the truth; the score only tells the sweep where to look, at most a second late).
         args = [_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
                 int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
-                int(record.absolute_expires_at) + 60, record.user_id, repr(deadline)]
+                int(record.absolute_expires_at) + 60, record.user_id, repr(deadline), repr(record.created_at),
+                "" if roles_read_at is None else repr(roles_read_at)]
         envelopes = [self.publisher.encode(e) for e in events]
         if commit is None:
-            await self._create(keys=keys, args=args + envelopes)
-            return 0, False
-        wait_ms, kept = await self._create_committed(
+            guard = await self._create(keys=keys, args=args + envelopes)
+            return Created(guard=int(guard))
+        wait_ms, kept, guard = await self._create_committed(
             keys=keys + commit.gate_keys + commit.device_keys,
             args=[*args, len(commit.gate_keys), len(commit.gate_args), len(commit.device_keys), *commit.gate_args,
                   *commit.device_args, *envelopes])
-        return int(wait_ms), bool(int(kept))
+        return Created(guard=int(guard), wait_ms=int(wait_ms), device_kept=bool(int(kept)))
 
     async def read(self, sid_hash: str, now: float) -> Lookup | None:
         k = self.keys
@@ -218,7 +234,8 @@ class RedisSessionStore:
             # A fresh version rather than a delete: a refresh that read Postgres before the
             # change committed then fails its compare-and-set instead of writing stale roles.
             pipe.delete(roles_key)
-            pipe.hset(roles_key, "v", secrets.token_urlsafe(12))
+            # 'at': sessions whose roles were read before now are refused (scripts.session_guard).
+            pipe.hset(roles_key, mapping={"v": secrets.token_urlsafe(12), "at": repr(now_s())})
             pipe.expire(roles_key, ROLES_MARK_TTL_S)
             pipe.publish(self.keys.channel, f"u:{user_id}")
             await pipe.execute()

@@ -100,15 +100,19 @@ local function append(stream, envelope) redis.call('XADD', stream, '*', 'event',
 """
 
 # KEYS: new token record, family, family jtis, user index, due zset, stream.
-# ARGV: P, fam, uid, now, abs, auth_time, token exp, new hash, jti, jti exp, then envelopes.
-# A password grant: a new family with its first refresh token and access jti. Returns the
-# user's revocation epoch (or '0') so the caller can date the access token after it; an epoch
-# at or after now (the credentials' read) refuses the grant and writes nothing.
+# ARGV: P, fam, uid, now, abs, auth_time, token exp, new hash, jti, jti exp, roles read at,
+# then envelopes.
+# A password grant: a new family with its first refresh token and access jti. Returns
+# {epoch, roles changed}: the user's revocation epoch (or '0') so the caller can date the
+# access token after it. An epoch at or after now (the credentials' read) refuses the grant,
+# and roles changed since they were read ('1': the caller reads them again) hold it back;
+# either way nothing is written.
 ISSUE = _COMMON + """
 local fam, uid, now, abs = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local epoch = redis.call('GET', P .. 'u:' .. uid .. ':epoch') or '0'
--- Revoked since the credentials were read (now is that moment): refused, nothing written.
-if tonumber(epoch) >= tonumber(now) then return epoch end
+if tonumber(epoch) >= tonumber(now) then return {epoch, '0'} end
+local changed = redis.call('HGET', P .. 'u:' .. uid .. ':roles', 'at')
+if changed and tonumber(changed) >= tonumber(ARGV[11]) then return {epoch, '1'} end
 redis.call('HSET', KEYS[2], 'uid', uid, 'created', now, 'abs', ARGV[5], 'auth', ARGV[6], 'revoked', '0',
            'current', ARGV[8])
 redis.call('EXPIREAT', KEYS[2], math.ceil(abs))
@@ -121,8 +125,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. now)
 redis.call('EXPIREAT', KEYS[4], math.ceil(abs), 'NX')
 redis.call('EXPIREAT', KEYS[4], math.ceil(abs), 'GT')
 redis.call('ZADD', KEYS[5], 'LT', abs, uid)  -- LT still adds a new member
-for i = 11, #ARGV do emit(KEYS[6], ARGV[i], uid, fam, nil) end
-return epoch
+for i = 12, #ARGV do emit(KEYS[6], ARGV[i], uid, fam, nil) end
+return {epoch, '0'}
 """
 
 # KEYS: presented token record, stream, the caller's per-IP throttle counter.

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.clock import now_s
 from app.db.users import UserRecord, UserRepository
+from app.errors import ServiceUnavailableError
 from app.events.envelope import Event
 from app.sessions.manager import ClientInfo
 from app.throttle import Attempt, Throttle
@@ -127,15 +128,27 @@ class TokenService:
             Event("auth.login.succeeded", user.id, {"method": method, "transport": "token", **context}, time=now),
             Event("auth.token.issued", user.id, {"grant_type": grant, "jti": jti, **context}, time=now),
         ]
-        epoch = await self.store.create_family(
-            family=family, user_id=user.id, now=now, absolute_expires_at=absolute, auth_time=now,
-            token_hash=hash_refresh_token(refresh), token_expires_at=refresh_exp, jti=jti,
-            jti_expires_at=math.floor(now) + 1 + p.access_ttl_s, events=events)
-        if epoch >= now:
-            # A forced logout or password change landed while this grant was in flight (the
-            # script then wrote nothing).
-            raise InvalidGrantError()
-        access, expires_in = self._sign(key, user.id, user.roles, jti, now, epoch, auth_time=now)
+        roles_user = user
+        for _ in range(3):
+            epoch, roles_changed = await self.store.create_family(
+                family=family, user_id=user.id, now=now, absolute_expires_at=absolute, auth_time=now,
+                token_hash=hash_refresh_token(refresh), token_expires_at=refresh_exp, jti=jti,
+                jti_expires_at=math.floor(now) + 1 + p.access_ttl_s, roles_read_at=roles_user.read_at or now,
+                events=events)
+            if epoch >= now:
+                # A forced logout or password change landed while this grant was in flight (the
+                # script then wrote nothing).
+                raise InvalidGrantError()
+            if not roles_changed:
+                break
+            # A role revoked while the password hashed must not ride in the first access token.
+            async with self.sessionmaker() as session:
+                roles_user = await self.users.by_id(session, user.id)
+            if roles_user is None or roles_user.disabled:
+                raise InvalidGrantError()
+        else:
+            raise ServiceUnavailableError("The account's roles are changing; try again.")
+        access, expires_in = self._sign(key, user.id, roles_user.roles, jti, now, epoch, auth_time=now)
         return IssuedTokens(access, expires_in, refresh, refresh_exp, user.id, jti)
 
     async def refresh_grant(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:

@@ -88,16 +88,19 @@ class RedisTokenStore:
 
     async def create_family(self, *, family: str, user_id: str, now: float, absolute_expires_at: float,
                             auth_time: float, token_hash: str, token_expires_at: float, jti: str,
-                            jti_expires_at: float, events: list[Event]) -> float:
-        """A new family with its first refresh token and access jti; returns the user's epoch."""
+                            jti_expires_at: float, roles_read_at: float, events: list[Event]) -> tuple[float, bool]:
+        """A new family with its first refresh token and access jti, dated ``now`` (the read of
+        the credentials); returns (the user's epoch, whether the roles changed since
+        ``roles_read_at``). Nothing is written when the epoch is at or after ``now`` or the
+        roles changed."""
         fkey = self.family_key(family)
-        epoch = await self._issue(
+        epoch, changed = await self._issue(
             keys=[self.token_key(token_hash), fkey, fkey + ":j", self.user_index(user_id), self.due,
                   self.publisher.stream],
             args=[self.p, family, user_id, repr(now), repr(absolute_expires_at), repr(auth_time),
-                  repr(token_expires_at), token_hash, jti, repr(jti_expires_at),
+                  repr(token_expires_at), token_hash, jti, repr(jti_expires_at), repr(roles_read_at),
                   *(self._encode(e) for e in events)])
-        return float(_s(epoch))
+        return float(_s(epoch)), _s(changed) == "1"
 
     def user_roles(self, user_id: str) -> str:
         return f"{self.p}u:{user_id}:roles"

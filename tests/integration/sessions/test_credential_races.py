@@ -56,9 +56,31 @@ async def test_a_login_in_flight_during_a_password_change_opens_nothing_that_las
         await entered.wait()
         assert (await change_password(owner)).status == 204
         release.set()
-        await login
+        refused = await login
+    # Refused outright (no cookie that would fail on first use), as the password now is wrong.
+    assert refused.status == 401 and (await refused.json())["code"] == "invalid_credentials"
+    assert "Set-Cookie" not in refused.headers
     assert (await attacker.request("GET", "/auth/session")).status == 401
     assert (await owner.request("GET", "/auth/session")).status == 200
+
+
+async def test_a_role_revoked_while_a_login_hashes_is_not_in_its_session(client):
+    from tests.integration.authz.helpers import user
+
+    admin, _ = await user(client, "admin")
+    member, member_id = await user(client, "admin")
+    email = (await (await member.request("GET", "/auth/session")).json())["user"]["email"]
+    late = Browser(client)
+    async with first_verify_held(client) as (entered, release):
+        login = asyncio.create_task(late.login(email, STRONG_PASSWORD))
+        await entered.wait()  # its roles (admin) are read
+        assert (await admin.request("DELETE", f"/admin/users/{member_id}/roles/admin")).status == 204
+        release.set()
+        reply = await login
+    assert reply.status == 200
+    assert (await reply.json())["user"]["roles"] == []
+    assert (await late.request("GET", "/admin/roles")).status == 403
+    assert (await (await late.request("GET", "/auth/session")).json())["user"]["roles"] == []
 
 
 async def test_a_password_grant_in_flight_during_a_password_change_is_refused(client, redis, settings):
@@ -110,3 +132,22 @@ async def test_of_two_concurrent_password_changes_one_wins_and_the_other_is_refu
     assert (await first.json())["code"] == "invalid_credentials"
     assert (await Browser(client).login(email, "yet another long passphrase 9")).status == 200
     assert (await Browser(client).login(email, NEW_PASSWORD)).status == 401
+
+
+async def test_a_role_revoked_while_a_password_grant_hashes_is_not_in_its_token(client):
+    import jwt
+
+    from tests.integration.authz.helpers import user
+
+    admin, _ = await user(client, "admin")
+    member, member_id = await user(client, "admin")
+    email = (await (await member.request("GET", "/auth/session")).json())["user"]["email"]
+    async with first_verify_held(client) as (entered, release):
+        pending = asyncio.create_task(grant(client, email))
+        await entered.wait()  # its roles (admin) are read
+        assert (await admin.request("DELETE", f"/admin/users/{member_id}/roles/admin")).status == 204
+        release.set()
+        reply = await pending
+    assert reply.status == 200
+    token = (await reply.json())["access_token"]
+    assert jwt.decode(token, options={"verify_signature": False})["roles"] == []
