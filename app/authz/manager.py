@@ -135,6 +135,13 @@ class AuthzManager:
             event = Event("auth.role.changed", None, {"role": name, "change": "deleted",
                                                       "holders": len(holders), **actor.context()})
             outbox.stage(session, self.publisher, event)
+            # The holders' live sessions lose the role before the commit too: if Redis fails
+            # here nothing is deleted and a retry starts over, where after the commit a retry
+            # would find no role (404) and never reach those sessions.
+            for user_id in holders:
+                held = await self.users.by_id(session, user_id)
+                if held is not None:
+                    await self.session_store.update_profile(user_id, email=held.email, roles=held.roles)
         await self._changed([event], users=holders)
 
     # --- user roles -------------------------------------------------------------------

@@ -214,6 +214,10 @@ class ClientManager:
             summary = (await self.repository.summaries(session, client_id))[0]
         if event is not None:
             await self._changed(client_id, event)
+        else:
+            # Nothing changed here, but a first call may have committed and then failed to
+            # reach the other processes (503): this retry is the one that tells them.
+            await self._invalidate(client_id)
         return summary
 
     async def _require_roles(self, session, roles) -> None:
@@ -223,6 +227,9 @@ class ClientManager:
 
     async def _changed(self, client_id: str, event: Event) -> None:
         await self.relay.relay([event.id])
+        await self._invalidate(client_id)
+
+    async def _invalidate(self, client_id: str) -> None:
         if self.verified is not None:
             self.verified.on_message(f"c:{client_id}")
         await self.redis.publish(self.channel, f"c:{client_id}")

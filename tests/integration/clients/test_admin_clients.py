@@ -149,6 +149,41 @@ async def test_role_change_holds_at_the_next_request_on_every_process(serve, mak
     assert (await a.get("/admin/roles", headers=auth)).status == 403
 
 
+async def test_a_role_change_retried_after_a_failed_broadcast_reaches_every_process(serve, make_settings):
+    """The first PUT commits and then cannot tell the other processes (503); the retry finds
+    nothing to change in Postgres and must still tell them."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    _, a, b = await _two_apps(serve, make_settings)
+    admin, _ = await user(a, "admin")
+    reader = _role_name("role-reader")
+    assert (await admin.request("POST", "/admin/roles", json={"name": reader, "permissions": ["roles:read"]})).status == 201
+    created = await _create(admin, roles=[reader])
+    auth = basic(created["client_id"], created["client_secret"])
+    assert (await b.get("/admin/roles", headers=auth)).status == 200  # remembered on b with the role
+    clients = a.server.app[SERVICES].clients
+    real, calls = clients.redis.publish, []
+
+    async def fails_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RedisConnectionError("connection reset")
+        return await real(*args, **kwargs)
+
+    clients.redis.publish = fails_once
+    try:
+        path = f"/admin/clients/{created['client_id']}/roles"
+        assert (await admin.request("PUT", path, json={"roles": []})).status == 503
+        assert (await admin.request("PUT", path, json={"roles": []})).status == 200
+    finally:
+        clients.redis.publish = real
+
+    async def revoked_on_b():
+        return (await b.get("/admin/roles", headers=auth)).status == 403
+
+    await _eventually(revoked_on_b)
+
+
 async def test_bad_input_is_a_stable_4xx(serve, make_settings):
     client = await serve(make_settings(**FAST))
     admin, _ = await user(client, "admin")
