@@ -224,3 +224,18 @@ async def test_garbage_codes_and_tokens_are_4xx(serve, make_settings):
 def test_pyotp_agrees_with_rfc6238_vector():
     # RFC 6238 appendix B, SHA-1, T=59 -> 94287082 (8 digits); we use 6: 287082.
     assert pyotp.TOTP("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").at(59) == "287082"
+
+
+async def test_a_password_change_between_the_two_steps_ends_the_pending_login(serve, make_settings):
+    """The second step's session rests on the password checked at the first: a change (or a
+    forced logout) in between refuses it, though the code is right."""
+    client = await serve(mfa_settings(make_settings))
+    owner, email = await signed_up(client)
+    secret, _ = await enrol(owner)
+    mfa_token = await password_step(client, email, STRONG_PASSWORD)  # the old password, e.g. a thief's
+    changed = await owner.request("POST", "/auth/password", json={
+        "current_password": STRONG_PASSWORD, "new_password": "an entirely different passphrase 7"})
+    assert changed.status == 204
+    reply = await client.post("/auth/login/mfa", json={"mfa_token": mfa_token, "code": code_at(secret, +1)})
+    assert reply.status == 401 and (await reply.json())["code"] == "invalid_credentials"
+    assert not [h for h in reply.headers.getall("Set-Cookie", []) if h.startswith("sid=")]
