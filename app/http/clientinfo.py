@@ -35,7 +35,10 @@ def client_ip(request: web.Request) -> str:
 
 def request_scheme(request: web.Request) -> str:
     if _from_trusted_proxy(request):
-        proto = request.headers.get(hdrs.X_FORWARDED_PROTO, "").split(",")[0].strip().lower()
+        # The nearest proxy's value is the last: a proxy that appends to the header (rather
+        # than replacing it) leaves the client's own "https" first.
+        values = request.headers.getall(hdrs.X_FORWARDED_PROTO, ())
+        proto = values[-1].rsplit(",", 1)[-1].strip().lower() if values else ""
         if proto in ("http", "https"):
             return proto
     return request.scheme

@@ -71,6 +71,9 @@ async def test_forwarded_https_from_a_trusted_proxy_is_accepted(serve, make_sett
     assert r.status == 200
     r = await _introspect(client, {**basic(created.client_id, created.secret), "X-Forwarded-Proto": "http"})
     assert r.status == 403
+    # A proxy that appends to the header: the client's own "https" comes first and counts for nothing.
+    r = await _introspect(client, {**basic(created.client_id, created.secret), "X-Forwarded-Proto": "https, http"})
+    assert r.status == 403
 
 
 async def test_no_cookie_is_ever_set_on_a_basic_request(serve, make_settings):
