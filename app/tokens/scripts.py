@@ -102,17 +102,17 @@ local function append(stream, envelope) redis.call('XADD', stream, '*', 'event',
 # KEYS: new token record, family, family jtis, user index, due zset, stream.
 # ARGV: P, fam, uid, now, abs, auth_time, token exp, new hash, jti, jti exp, roles read at,
 # then envelopes.
-# A password grant: a new family with its first refresh token and access jti. Returns
-# {epoch, roles changed}: the user's revocation epoch (or '0') so the caller can date the
-# access token after it. An epoch at or after now (the credentials' read) refuses the grant,
-# and roles changed since they were read ('1': the caller reads them again) hold it back;
-# either way nothing is written.
+# A password grant: a new family with its first refresh token and access jti, dated now (the
+# read of the credentials). Returns {outcome, epoch}: 'ok' and the user's revocation epoch
+# (or '0'), which the access token is dated after; or, writing nothing, 'revoked' (the
+# user's epoch is at or after now) or 'roles' (the roles changed since they were read: the
+# caller reads them again).
 ISSUE = _COMMON + """
 local fam, uid, now, abs = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local epoch = redis.call('GET', P .. 'u:' .. uid .. ':epoch') or '0'
-if tonumber(epoch) >= tonumber(now) then return {epoch, '0'} end
+if tonumber(epoch) >= tonumber(now) then return {'revoked', epoch} end
 local changed = redis.call('HGET', P .. 'u:' .. uid .. ':roles', 'at')
-if changed and tonumber(changed) >= tonumber(ARGV[11]) then return {epoch, '1'} end
+if changed and tonumber(changed) >= tonumber(ARGV[11]) then return {'roles', epoch} end
 redis.call('HSET', KEYS[2], 'uid', uid, 'created', now, 'abs', ARGV[5], 'auth', ARGV[6], 'revoked', '0',
            'current', ARGV[8])
 redis.call('EXPIREAT', KEYS[2], math.ceil(abs))
@@ -126,7 +126,10 @@ redis.call('EXPIREAT', KEYS[4], math.ceil(abs), 'NX')
 redis.call('EXPIREAT', KEYS[4], math.ceil(abs), 'GT')
 redis.call('ZADD', KEYS[5], 'LT', abs, uid)  -- LT still adds a new member
 for i = 12, #ARGV do emit(KEYS[6], ARGV[i], uid, fam, nil) end
-return {epoch, '0'}
+-- The second this Redis's token state began (RedisTokenStore.access_state); this token's iat
+-- is never before it.
+redis.call('SET', P .. 'since', math.floor(tonumber(now)), 'NX')
+return {'ok', epoch}
 """
 
 # KEYS: presented token record, stream, the caller's per-IP throttle counter.

@@ -130,16 +130,16 @@ class TokenService:
         ]
         roles_user = user
         for _ in range(3):
-            epoch, roles_changed = await self.store.create_family(
+            outcome, epoch = await self.store.create_family(
                 family=family, user_id=user.id, now=now, absolute_expires_at=absolute, auth_time=now,
                 token_hash=hash_refresh_token(refresh), token_expires_at=refresh_exp, jti=jti,
                 jti_expires_at=math.floor(now) + 1 + p.access_ttl_s, roles_read_at=roles_user.read_at or now,
                 events=events)
-            if epoch >= now:
+            if outcome == "revoked":
                 # A forced logout or password change landed while this grant was in flight (the
                 # script then wrote nothing).
                 raise InvalidGrantError()
-            if not roles_changed:
+            if outcome == "ok":
                 break
             # A role revoked while the password hashed must not ride in the first access token.
             async with self.sessionmaker() as session:

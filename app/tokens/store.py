@@ -1,6 +1,7 @@
 """Refresh families and the access-token revocation list in Redis (layout in scripts.py)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -83,24 +84,29 @@ class RedisTokenStore:
     def revoked_key(self, jti: str) -> str:
         return f"{self.p}rv:{jti}"
 
+    @property
+    def since_key(self) -> str:
+        """When Redis's token state began (see access_state)."""
+        return f"{self.p}since"
+
     def _encode(self, event: Event) -> str:
         return self.publisher.encode(event)
 
     async def create_family(self, *, family: str, user_id: str, now: float, absolute_expires_at: float,
                             auth_time: float, token_hash: str, token_expires_at: float, jti: str,
-                            jti_expires_at: float, roles_read_at: float, events: list[Event]) -> tuple[float, bool]:
+                            jti_expires_at: float, roles_read_at: float, events: list[Event]) -> tuple[str, float]:
         """A new family with its first refresh token and access jti, dated ``now`` (the read of
-        the credentials); returns (the user's epoch, whether the roles changed since
-        ``roles_read_at``). Nothing is written when the epoch is at or after ``now`` or the
-        roles changed."""
+        the credentials). Returns (outcome, epoch): ``ok`` and what the access token must be
+        dated after; or, writing nothing, ``revoked`` (the user's epoch is at or after ``now``)
+        or ``roles`` (the roles changed since ``roles_read_at``)."""
         fkey = self.family_key(family)
-        epoch, changed = await self._issue(
+        outcome, epoch = await self._issue(
             keys=[self.token_key(token_hash), fkey, fkey + ":j", self.user_index(user_id), self.due,
                   self.publisher.stream],
             args=[self.p, family, user_id, repr(now), repr(absolute_expires_at), repr(auth_time),
                   repr(token_expires_at), token_hash, jti, repr(jti_expires_at), repr(roles_read_at),
                   *(self._encode(e) for e in events)])
-        return float(_s(epoch)), _s(changed) == "1"
+        return _s(outcome), float(_s(epoch))
 
     def user_roles(self, user_id: str) -> str:
         return f"{self.p}u:{user_id}:roles"
@@ -158,13 +164,23 @@ class RedisTokenStore:
                                            args=[self.p, repr(now), self.leeway_s, self.channel, user_id,
                                                  self._encode(event)]))
 
-    async def access_state(self, jti: str, user_id: str) -> tuple[bool, float]:
-        """(revoked by jti?, the user's epoch) in one round trip."""
+    async def access_state(self, jti: str, user_id: str, now: float) -> tuple[bool, float]:
+        """(revoked by jti?, the user's epoch) in one round trip.
+
+        Redis keeps the revocation list and the epochs and may lose them (a restart without
+        persistence, a FLUSHALL, a failover to a replica that missed the writes); the tokens
+        live on in their holders' hands. So a token issued before Redis's state began counts
+        as revoked: one issued before the ``since`` mark, which the first check or grant after
+        a loss sets again (no refresh family survives a loss either). In whole seconds, like
+        iat: a token issued within the very second of that first check survives it."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.exists(self.revoked_key(jti))
             pipe.get(self.user_epoch(user_id))
-            revoked, epoch = await pipe.execute()
-        return bool(revoked), float(epoch) if epoch else 0.0
+            pipe.set(self.since_key, math.floor(now), nx=True, get=True)
+            revoked, epoch, since = await pipe.execute()
+        since = int(since) if since is not None else math.floor(now)
+        # iat is in whole seconds: "at or before since - 1" is "before since".
+        return bool(revoked), max(float(epoch) if epoch else 0.0, since - 1)
 
     async def refresh_state(self, token_hash: str) -> RefreshState | None:
         record = await self.redis.hmget(self.token_key(token_hash), "fam", "uid", "exp", "state")

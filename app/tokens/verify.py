@@ -97,7 +97,7 @@ class AccessTokenVerifier:
                 return hit
             generation = cache.generation
         claims = await self.verify_offline(token, now)
-        revoked, epoch = await self.store.access_state(claims.jti, claims.sub)
+        revoked, epoch = await self.store.access_state(claims.jti, claims.sub, now)
         if revoked:
             raise InvalidTokenError(reason="revoked")
         if claims.iat <= epoch:

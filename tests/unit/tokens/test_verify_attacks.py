@@ -34,7 +34,7 @@ class FakeStore:
         self.epochs: dict[str, float] = {}
         self.calls = 0
 
-    async def access_state(self, jti: str, user_id: str):
+    async def access_state(self, jti: str, user_id: str, now: float):
         self.calls += 1
         return jti in self.revoked, self.epochs.get(user_id, 0.0)
 
