@@ -260,6 +260,10 @@ class AccountManager:
         new = normalize(new)
         self.policy.check(new, email=user.email)
         new_hash = await self.hasher.hash(new)
+        # Revoked before the commit as well as after it: if Redis fails after the commit (503),
+        # what the old password opened must not live on, and the owner's retry cannot help
+        # (their current password is the new one). A failed commit just logs the user out.
+        await self.sessions.revoke_everything_before(user.id, now_s())
         async with self.sessionmaker() as session, session.begin():
             if not await self.users.set_password_hash(session, user.id, new_hash, replacing=user.password_hash):
                 # A concurrent change won: the password checked above is no longer the current one.
