@@ -161,8 +161,10 @@ class AccountManager:
         return user, await self._start(user, client, previous, method="password", commit=commit)
 
     async def login_second_factor(self, mfa_token: str, code: str, client: ClientInfo,
-                                  previous: SessionRecord | None = None) -> tuple[UserRecord, StartedSession]:
-        """The second step: a session only once the code is right (the id is new here).
+                                  previous: SessionRecord | None = None,
+                                  device: str | None = None) -> tuple[UserRecord, StartedSession]:
+        """The second step: a session only once the code is right (the id is new here). A
+        ``device`` trusted for the account is counted on its own counter, as in ``login``.
 
         :raises MfaTokenInvalidError, InvalidMfaCodeError, TooManyAttemptsError:
         """
@@ -170,7 +172,7 @@ class AccountManager:
             from app.mfa.errors import MfaTokenInvalidError
 
             raise MfaTokenInvalidError()
-        user, method = await self.mfa.complete_challenge(mfa_token, code, client)
+        user, method = await self.mfa.complete_challenge(mfa_token, code, client, device=device)
         return user, await self._start(user, client, previous, method=f"password+{method}")
 
     async def _start(self, user: UserRecord, client: ClientInfo, previous: SessionRecord | None, *,

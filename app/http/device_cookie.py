@@ -2,12 +2,19 @@
 which lets the owner past a throttle an attacker is holding shut (see app.throttle)."""
 from __future__ import annotations
 
+import logging
+import re
+
 from aiohttp import hdrs, web
 
+from app.http.appkeys import request_id
 from app.http.cookies import read_cookie
 from app.settings import Settings
+from app.throttle.limiter import DEVICE_TOKEN_BYTES
 
-MAX_TOKEN_CHARS = 64
+security_log = logging.getLogger("app.security")
+# Exactly what secrets.token_urlsafe(DEVICE_TOKEN_BYTES) makes: unpadded base64url.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{%d}" % -(-DEVICE_TOKEN_BYTES * 4 // 3))
 
 
 class DeviceCookie:
@@ -18,8 +25,13 @@ class DeviceCookie:
 
     def read(self, request: web.Request) -> str | None:
         value = read_cookie(request.headers.get(hdrs.COOKIE, ""), self.name)
-        # Anything not shaped like our token is no token (and never reaches Redis unbounded).
-        if not value or len(value) > MAX_TOKEN_CHARS:
+        if not value:
+            return None
+        # Anything not shaped like our token is no token: it never reaches Redis or the hashing
+        # of its key (non-UTF-8 bytes arrive as lone surrogates, which cannot be encoded).
+        if not TOKEN_SHAPE.fullmatch(value):
+            security_log.info("device cookie refused: not a device token",
+                              extra={"request_id": request_id(request)})
             return None
         return value
 

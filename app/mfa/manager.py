@@ -2,7 +2,9 @@
 
 Codes are throttled on their own per-user counter (``mfa:<user id>``), shared by
 login, confirm and disable, so an attacker who has the password gets no more
-than the throttle allows at guessing the 10^6 codes.
+than the throttle allows at guessing the 10^6 codes. A browser trusted for the
+account is counted on its own device counter instead, so holding that counter
+shut does not lock the owner out.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
 from app.db.users import UserRecord, UserRepository
+from app.errors import TooManyAttemptsError
 from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.mfa import recovery, totp
@@ -88,12 +91,14 @@ class MfaManager:
         uri = totp.provisioning_uri(secret, account=user.email, issuer=self.issuer)
         return TotpSetup(secret=secret, otpauth_uri=uri, qr_svg=qr_svg(uri))
 
-    async def confirm_setup(self, user: UserRecord, code: str, client: ClientInfo) -> list[str]:
+    async def confirm_setup(self, user: UserRecord, code: str, client: ClientInfo, *,
+                            device: str | None = None) -> list[str]:
         """Enable TOTP with a first code; returns the recovery codes (shown once).
 
-        :raises MfaSetupNotStartedError: no pending setup.
+        :raises MfaSetupNotStartedError: no pending setup, or a newer setup replaced it meanwhile.
         :raises MfaAlreadyEnabledError: already enabled.
         :raises InvalidMfaCodeError: wrong code.
+        :raises TooManyAttemptsError: throttled; nothing was enabled.
         """
         async with self.sessionmaker() as session:
             row = await self.repo.totp_of(session, user.id)
@@ -101,22 +106,30 @@ class MfaManager:
             raise MfaSetupNotStartedError()
         if row.confirmed:
             raise MfaAlreadyEnabledError()
-        attempt = await self._check(user.id, client)
+        attempt = await self._check(user, client, device)
         step = totp.matching_step(self._secret(user.id, row.secret_sealed), code, now_s())
         if step is None:
             await self._failed(attempt, user.id, client, "confirm")
         codes = recovery.new_codes()
         async with self.sessionmaker() as session, session.begin():
-            if not await self.repo.confirm(session, user.id, step):
-                raise MfaAlreadyEnabledError()
+            # Only the secret the code was checked against: a setup started since then replaced it.
+            if not await self.repo.confirm(session, user.id, step, row.secret_sealed):
+                current = await self.repo.totp_of(session, user.id)
+                if current is not None and current.confirmed:
+                    raise MfaAlreadyEnabledError()
+                raise MfaSetupNotStartedError("The setup was restarted after this code was checked; "
+                                              "confirm with a code for the new secret.")
             await self.repo.replace_recovery_codes(session, user.id, [recovery.hash_code(c) for c in codes])
             event = Event("auth.mfa.enabled", user.id, {"method": "totp", **client.context()})
             outbox.stage(session, self.publisher, event)
+            # Before the commit: if the gate shut meanwhile the reply is 429 and the rollback
+            # leaves MFA off, rather than on with recovery codes the user never saw.
+            await self._succeeded(attempt)
         await self.relay.relay([event.id])
-        await self._succeeded(attempt)
         return codes
 
-    async def disable(self, user: UserRecord, password: str, code: str, client: ClientInfo) -> None:
+    async def disable(self, user: UserRecord, password: str, code: str, client: ClientInfo, *,
+                      device: str | None = None) -> None:
         """Remove TOTP and the recovery codes; needs the password and a code (TOTP or recovery).
 
         :raises InvalidCredentialsError: wrong password.
@@ -126,18 +139,19 @@ class MfaManager:
         await self.confirm_password(user, password, client)
         if not await self.enabled(user.id):
             raise MfaNotEnabledError()
-        await self.verify_code(user, code, client, purpose="disable")
+        await self.verify_code(user, code, client, purpose="disable", device=device)
         async with self.sessionmaker() as session, session.begin():
             await self.repo.remove(session, user.id)
             event = Event("auth.mfa.disabled", user.id, {"method": "totp", **client.context()})
             outbox.stage(session, self.publisher, event)
         await self.relay.relay([event.id])
 
-    async def regenerate_recovery_codes(self, user: UserRecord, code: str, client: ClientInfo) -> list[str]:
+    async def regenerate_recovery_codes(self, user: UserRecord, code: str, client: ClientInfo, *,
+                                        device: str | None = None) -> list[str]:
         """A fresh set of recovery codes (the old ones stop working); needs a current code."""
         if not await self.enabled(user.id):
             raise MfaNotEnabledError()
-        await self.verify_code(user, code, client, purpose="recovery_codes")
+        await self.verify_code(user, code, client, purpose="recovery_codes", device=device)
         codes = recovery.new_codes()
         async with self.sessionmaker() as session, session.begin():
             await self.repo.replace_recovery_codes(session, user.id, [recovery.hash_code(c) for c in codes])
@@ -160,9 +174,11 @@ class MfaManager:
             credentials_at=user.read_at)
         return MfaPending(mfa_token=token, expires_in=self.challenges.ttl_s)
 
-    async def complete_challenge(self, mfa_token: str, code: str, client: ClientInfo) -> tuple[UserRecord, str]:
+    async def complete_challenge(self, mfa_token: str, code: str, client: ClientInfo, *,
+                                 device: str | None = None) -> tuple[UserRecord, str]:
         """The user behind a pending token whose second factor is ``code``; the token is spent.
-        Returns (user, method) with method "totp" or "recovery_code".
+        Returns (user, method) with method "totp" or "recovery_code". ``device``: the caller's
+        trusted-device token, if it presented one (see ``_check``).
 
         :raises MfaTokenInvalidError: unknown, expired, used or exhausted token.
         :raises InvalidMfaCodeError: wrong or replayed code.
@@ -182,7 +198,7 @@ class MfaManager:
             await self.challenges.consume(mfa_token)
             raise MfaTokenInvalidError()
         try:
-            method = await self.verify_code(user, code, client, purpose="login")
+            method = await self.verify_code(user, code, client, purpose="login", device=device)
         except InvalidMfaCodeError:
             await self.challenges.failed(mfa_token)
             raise
@@ -190,15 +206,19 @@ class MfaManager:
             raise MfaTokenInvalidError()  # a concurrent request spent it first
         return user, method
 
-    async def verify_code(self, user: UserRecord, code: str, client: ClientInfo, *, purpose: str) -> str:
+    async def verify_code(self, user: UserRecord, code: str, client: ClientInfo, *, purpose: str,
+                          device: str | None = None) -> str:
         """Accept ``code`` once: a TOTP code for a step not used before, or an unused
-        recovery code. Returns "totp" or "recovery_code".
+        recovery code. Returns "totp" or "recovery_code". A refusal leaves the code unused.
 
         :raises InvalidMfaCodeError: wrong, replayed or used code.
         :raises TooManyAttemptsError: throttled.
         """
-        attempt = await self._check(user.id, client)
+        attempt = await self._check(user, client, device)
         code = code.strip().replace(" ", "")
+        # The success is recorded (and the gate checked again) inside the transaction that spends
+        # the code: a gate that shut meanwhile rolls the use back. The conditional UPDATE holds the
+        # row until then, so a concurrent use of the same code still waits and then loses.
         if totp.looks_like_totp(code):
             async with self.sessionmaker() as session:
                 row = await self.repo.totp_of(session, user.id)
@@ -207,8 +227,9 @@ class MfaManager:
             if step is not None:
                 async with self.sessionmaker() as session, session.begin():
                     fresh = await self.repo.use_step(session, user.id, step)
+                    if fresh:
+                        await self._succeeded(attempt)
                 if fresh:
-                    await self._succeeded(attempt)
                     return "totp"
             await self._failed(attempt, user.id, client, purpose, replay=step is not None)
         if recovery.looks_like_recovery_code(code):
@@ -219,9 +240,9 @@ class MfaManager:
                     event = Event("auth.mfa.recovery_used", user.id,
                                   {"purpose": purpose, "recovery_codes_left": left, **client.context()})
                     outbox.stage(session, self.publisher, event)
+                    await self._succeeded(attempt)
             if used:
                 await self.relay.relay([event.id])
-                await self._succeeded(attempt)
                 return "recovery_code"
         await self._failed(attempt, user.id, client, purpose)
         raise AssertionError("unreachable")  # _failed always raises
@@ -234,10 +255,27 @@ class MfaManager:
         except UnsealError as e:
             raise MfaSecretUnreadableError() from e
 
-    async def _check(self, user_id: str, client: ClientInfo) -> Attempt:
-        attempt = Attempt(account=account_key("mfa", user_id), ip=client.ip)
-        if self.throttle is not None:
-            await self.throttle.check(attempt)
+    async def _check(self, user: UserRecord, client: ClientInfo, device: str | None) -> Attempt:
+        """The attempt a code is counted as, once the gate lets it through: the per-user code
+        counter, or, from a browser trusted for this account, that device's own counter.
+
+        :raises TooManyAttemptsError: throttled; nothing was recorded.
+        """
+        attempt = Attempt(account=account_key("mfa", user.id), ip=client.ip)
+        if self.throttle is None:
+            return attempt
+        if device is not None:
+            # Devices are bound to the password step's account key, and the gate checks the binding
+            # (at every call) against the attempt's own account, so the device is tried as the
+            # password step's attempt. Trusted, it counts on the device's counter and the per-IP one,
+            # never on the code counter a password thief may be holding shut.
+            trusted = Attempt(account=account_key("user", user.email), ip=client.ip, device=device)
+            try:
+                if await self.throttle.check(trusted):
+                    return trusted
+            except TooManyAttemptsError:
+                pass  # counted as without the cookie, which any caller may leave out anyway
+        await self.throttle.check(attempt)
         return attempt
 
     async def _succeeded(self, attempt: Attempt) -> None:

@@ -39,10 +39,13 @@ class MfaRepository:
             .returning(TotpCredential.user_id))
         return result.first() is not None
 
-    async def confirm(self, session: AsyncSession, user_id: str, step: int) -> bool:
+    async def confirm(self, session: AsyncSession, user_id: str, step: int, sealed: str) -> bool:
+        """Enable the pending secret ``sealed`` (the one the code was checked against): False if it
+        is no longer the pending one (confirmed, or replaced by a newer setup)."""
         result = await session.execute(
             update(TotpCredential)
-            .where(TotpCredential.user_id == uuid.UUID(user_id), TotpCredential.confirmed_at.is_(None))
+            .where(TotpCredential.user_id == uuid.UUID(user_id), TotpCredential.confirmed_at.is_(None),
+                   TotpCredential.secret_sealed == sealed)
             .values(confirmed_at=func.now(), last_step=step).returning(TotpCredential.user_id))
         return result.first() is not None
 

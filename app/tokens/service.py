@@ -96,8 +96,10 @@ class TokenService:
             raise MfaRequiredError(mfa_token=pending.mfa_token, expires_in=pending.expires_in)
         return await self._new_family(user, client, "password", method="password")
 
-    async def mfa_grant(self, mfa_token: str, code: str, client: ClientInfo) -> IssuedTokens:
-        """The second step of a password grant for an account with MFA.
+    async def mfa_grant(self, mfa_token: str, code: str, client: ClientInfo, *,
+                        device: str | None = None) -> IssuedTokens:
+        """The second step of a password grant for an account with MFA (``device``: a presented
+        trusted-device token, counted as in ``MfaManager.complete_challenge``).
 
         :raises InvalidGrantError: unknown/expired mfa_token or wrong code."""
         from app.errors import AuthError, TooManyAttemptsError
@@ -106,7 +108,7 @@ class TokenService:
         if mfa is None:
             raise InvalidGrantError("No MFA challenge is pending.")
         try:
-            user, method = await mfa.complete_challenge(mfa_token, code, client)
+            user, method = await mfa.complete_challenge(mfa_token, code, client, device=device)
         except TooManyAttemptsError:
             raise
         except AuthError as e:
