@@ -14,10 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from app.errors import ServiceUnavailableError
-
-# What a dropped or refused connection raises from asyncpg itself (SQLAlchemy's own
-# disconnect handling does not see these calls).
-_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
+from app.outage import is_store_outage
 
 
 class PreparedRead:
@@ -37,24 +34,35 @@ class PreparedRead:
     async def first(self, engine: AsyncEngine, **values) -> asyncpg.Record | None:
         """The first row for the bound ``values`` (by bindparam name), or None.
 
-        :raises ServiceUnavailableError: the connection was lost; the pool is renewed so
-            the next call reconnects instead of meeting the other dead connections.
+        :raises ServiceUnavailableError: no connection could be had, or it was lost; the
+            pool is renewed so the next call reconnects instead of meeting the other dead
+            connections.
         """
         sql = self._compile(engine)
         args = [values[name] for name in self._names]
-        # The pooled DBAPI connection without a Connection around it (60 us less per call).
-        raw = await engine.raw_connection()
-        driver = raw.driver_connection
+        raw = None
         try:
-            return await driver.fetchrow(sql, *args)
-        except _CONNECTION_LOST as e:
-            if isinstance(e, asyncpg.InterfaceError) and not driver.is_closed():
-                raise  # a misuse, not an outage
-            await greenlet_spawn(raw.invalidate)  # closes the connection: I/O
+            # The pooled DBAPI connection without a Connection around it (60 us less per call).
+            # Checked out in here: a restarting or full Postgres refuses the connect itself.
+            raw = await engine.raw_connection()
+            return await raw.driver_connection.fetchrow(sql, *args)
+        except Exception as e:
+            if not _connection_lost(e, raw):
+                raise
+            if raw is not None:
+                await greenlet_spawn(raw.invalidate)  # closes the connection: I/O
             await engine.dispose(close=False)
             raise ServiceUnavailableError() from e
         finally:
-            await _give_back(engine, raw)
+            if raw is not None:
+                await _give_back(engine, raw)
+
+
+def _connection_lost(exc: Exception, raw) -> bool:
+    # asyncpg raises its InterfaceError for a misuse too; only a closed connection makes it an outage.
+    if isinstance(exc, asyncpg.InterfaceError):
+        return raw is not None and raw.driver_connection.is_closed()
+    return is_store_outage(exc)
 
 
 async def _give_back(engine: AsyncEngine, raw) -> None:

@@ -3,22 +3,14 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
 from aiohttp import web
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.errors import AuthError, ServiceUnavailableError
 from app.http.appkeys import request_id
 from app.http.problem import problem_response
+from app.outage import is_store_outage
 
 log = logging.getLogger("app.http")
-
-# Anything that means "a backing store is unreachable": fail closed with 503.
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError,
-               asyncpg.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
-               ConnectionError, TimeoutError, OSError)
 
 _HTTP_CODES = {
     400: "malformed_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
@@ -48,7 +40,7 @@ def problem_for(request: web.Request, exc: Exception) -> web.Response:
         if exc.status < 400:
             raise exc
         return _from_http_exception(exc)
-    if isinstance(exc, UNAVAILABLE):
+    if is_store_outage(exc):  # a backing store is unreachable: fail closed
         log.warning("backing store unavailable: %s", type(exc).__name__,
                     extra={"request_id": request_id(request)})
         return _from_auth_error(_unavailable())

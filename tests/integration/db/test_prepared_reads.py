@@ -1,4 +1,5 @@
-"""PreparedRead under a burst wider than the pool: every connection goes back or is closed."""
+"""PreparedRead under a burst wider than the pool: every connection goes back or is closed;
+and a connection Postgres refuses is an outage (503), like one it drops."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +10,8 @@ import pytest
 
 from app.db.engine import make_engine
 from app.db.users import UserRepository
+from app.errors import ServiceUnavailableError
+from tests.integration.sessions.outage import RestartingPostgres
 
 POOL_SIZE = 2
 
@@ -48,3 +51,21 @@ async def test_a_burst_past_the_pool_closes_its_overflow_connections(database_ur
         assert await users.for_login(engine, "nobody@example.com") is None
     finally:
         await engine.dispose()
+
+
+async def test_a_checkout_refused_by_a_restarting_postgres_is_unavailable(database_url):
+    pg = RestartingPostgres()
+    await pg.start()
+    await pg.begin_restart()
+    url = database_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{pg.port}/")
+    engine = make_engine(url, pool_size=POOL_SIZE, connect_timeout_s=1.0)
+    users = UserRepository()
+    try:
+        with pytest.raises(ServiceUnavailableError):
+            await users.for_login(engine, "nobody@example.com")
+        pg.end_restart()
+        assert await users.for_login(engine, "nobody@example.com") is None
+        assert engine.pool.checkedout() == 0
+    finally:
+        await engine.dispose()
+        await pg.stop()

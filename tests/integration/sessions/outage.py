@@ -1,10 +1,12 @@
 """Backing stores we can stop and start: a private redis-server and a TCP proxy in
-front of the shared Postgres (the shared services themselves are never touched)."""
+front of the shared Postgres that can also play a restarting one (the shared services
+themselves are never touched)."""
 from __future__ import annotations
 
 import asyncio
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -96,3 +98,51 @@ class TcpProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.discard(writer)
         self._writers.discard(up_writer)
+
+
+def _fatal(code: str, message: str) -> bytes:
+    """A Postgres ErrorResponse message of severity FATAL."""
+    body = b"SFATAL\0VFATAL\0C" + code.encode() + b"\0M" + message.encode() + b"\0\0"
+    return b"E" + struct.pack("!I", len(body) + 4) + body
+
+
+class RestartingPostgres(TcpProxy):
+    """A proxy to the shared Postgres that can play its restart window: ``begin_restart``
+    cuts the open connections, and until ``end_restart`` every new one is refused the way
+    a server that is starting up refuses it (FATAL 57P03) instead of with a closed port."""
+
+    SSL_REQUEST = 80877103
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5432) -> None:
+        super().__init__(host, port)
+        self.starting_up = False
+
+    async def begin_restart(self) -> None:
+        self.starting_up = True
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    def end_restart(self) -> None:
+        self.starting_up = False
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.starting_up:
+            return await super()._handle(reader, writer)
+        try:
+            startup = await self._read_startup(reader)
+            if struct.unpack("!I", startup[:4])[0] == self.SSL_REQUEST:  # no TLS; the real startup follows
+                writer.write(b"N")
+                await writer.drain()
+                await self._read_startup(reader)
+            writer.write(_fatal("57P03", "the database system is starting up"))
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _read_startup(reader: asyncio.StreamReader) -> bytes:
+        length = struct.unpack("!I", await reader.readexactly(4))[0]
+        return await reader.readexactly(length - 4)
