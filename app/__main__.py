@@ -6,7 +6,9 @@ import asyncio
 import getpass
 import sys
 
-from app.settings import load_settings
+from pydantic import ValidationError
+
+from app.settings import Settings, describe_errors, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -95,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ValidationError as e:
+        if e.title != Settings.__name__:
+            raise  # not the settings: a bug, keep its traceback
+        # Every command loads the settings first; an operator's typo deserves a sentence.
+        for line in describe_errors(e):
+            print(f"invalid setting {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

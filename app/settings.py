@@ -2,13 +2,29 @@
 
 Layers, lowest first: ``config/default.toml``, the file named by ``AUTH_CONFIG``,
 then environment variables ``AUTH_<SECTION>__<FIELD>``.
+
+A value that parses but cannot work (a batch of 0 that makes every audit drain raise, a
+beat interval of 0, a negative TTL) is refused at load with a ValidationError naming the
+setting, instead of failing later at runtime.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,11 +35,13 @@ from pydantic_settings import (
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
+security_log = logging.getLogger("app.security")
+
 
 class DatabaseSettings(BaseModel):
     url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/auth"
-    pool_size: int = 10
-    connect_timeout_s: float = 3.0
+    pool_size: PositiveInt = 10
+    connect_timeout_s: PositiveFloat = 3.0
 
 
 class RedisSettings(BaseModel):
@@ -31,11 +49,11 @@ class RedisSettings(BaseModel):
     # Every key the service writes starts with this, so one Redis can host
     # several deployments (and tests can isolate themselves).
     key_prefix: str = "auth"
-    socket_timeout_s: float = 2.0
+    socket_timeout_s: PositiveFloat = 2.0
     # Connections per process; with all of them busy a request waits up to pool_timeout_s
     # for one (then 503), so a burst queues briefly instead of failing.
-    max_connections: int = 64
-    pool_timeout_s: float = 2.0
+    max_connections: PositiveInt = 64
+    pool_timeout_s: PositiveFloat = 2.0
 
 
 class BrokerSettings(BaseModel):
@@ -44,14 +62,14 @@ class BrokerSettings(BaseModel):
 
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(default=8080, ge=0, le=65535)
     allow_insecure_basic: bool = False
     trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-* are believed
-    max_body_bytes: int = 64 * 1024
-    max_json_depth: int = 16
+    max_body_bytes: PositiveInt = 64 * 1024
+    max_json_depth: PositiveInt = 16
     allowed_origins: str = ""  # extra origins accepted on login/register besides the request's own
     cors_origins: str = ""  # CORS is off unless origins are listed here
-    workers: int = 1  # web processes; 0 means one per core
+    workers: NonNegativeInt = 1  # web processes; 0 means one per core
 
     @property
     def processes(self) -> int:
@@ -71,23 +89,38 @@ class HttpSettings(BaseModel):
 
 
 class SessionSettings(BaseModel):
-    idle_timeout_s: int = 1800
-    absolute_timeout_s: int = 43200
-    max_per_user: int = 100
+    idle_timeout_s: PositiveInt = 1800
+    absolute_timeout_s: PositiveInt = 43200
+    max_per_user: PositiveInt = 100
     # In-process cache of validated sessions, invalidated through pub/sub.
-    cache_ttl_s: float = 5.0
-    cache_size: int = 100_000
+    cache_ttl_s: NonNegativeFloat = 5.0
+    cache_size: NonNegativeInt = 100_000
+
+    @model_validator(mode="after")
+    def _idle_within_absolute(self) -> "SessionSettings":
+        # An idle timeout past the absolute one never fires: a misreading of the two, not a choice.
+        if self.idle_timeout_s > self.absolute_timeout_s:
+            raise ValueError("session.idle_timeout_s must not exceed session.absolute_timeout_s")
+        return self
 
 
 class CookieSettings(BaseModel):
     name: str = "__Host-id"
     secure: bool = True
-    samesite: str = "Lax"
+    samesite: Literal["Strict", "Lax", "None"] = "Lax"
+
+    @field_validator("samesite", mode="before")
+    @classmethod
+    def _samesite_spelling(cls, value: object) -> object:
+        # Browsers read the attribute case-insensitively; the cookie is written as spelled here.
+        return value.capitalize() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _host_prefix_needs_secure(self) -> "CookieSettings":
         if self.name.startswith("__Host-") and not self.secure:
             raise ValueError("a __Host- cookie must be Secure; rename the cookie for plain-http development")
+        if self.samesite == "None" and not self.secure:
+            raise ValueError("a SameSite=None cookie must be Secure (browsers drop it otherwise)")
         return self
 
 
@@ -95,19 +128,19 @@ class PasswordSettings(BaseModel):
     min_length: int = 15
     max_length: int = 256
     # argon2id parameters; the floor is OWASP's m=19 MiB, t=2, p=1.
-    time_cost: int = 2
-    memory_kib: int = 19456
-    parallelism: int = 1
+    time_cost: PositiveInt = 2
+    memory_kib: int = Field(default=19456, ge=8)  # argon2's least: 8 KiB per lane
+    parallelism: PositiveInt = 1
     # Hashing threads per web process; 0: cores / web processes (at least 1). More threads
     # than cores in all only thrash the cache between 19 MiB hashes and queue the event
     # loops behind them (bench: 0.74x -> 0.85x the raw rate, storm p99 3.4x -> 1.1x idle).
-    hash_threads: int = 0
+    hash_threads: NonNegativeInt = 0
     # Hashing threads run at this lower CPU priority (nice) so a login storm cannot starve
     # the event loop that answers session checks.
     hash_nice: int = 10
     # A hash that would wait longer than this behind the queued ones is refused with 503
     # overloaded (Retry-After) instead of queued; 0 queues without bound.
-    hash_max_wait_s: float = 5.0
+    hash_max_wait_s: NonNegativeFloat = 5.0
 
     @model_validator(mode="after")
     def _floor(self) -> "PasswordSettings":
@@ -115,34 +148,43 @@ class PasswordSettings(BaseModel):
             raise ValueError("password.min_length below 8 is not allowed (NIST SP 800-63B)")
         if self.max_length < 64:
             raise ValueError("password.max_length must allow at least 64 characters")
+        if self.memory_kib < 8 * self.parallelism:
+            raise ValueError("password.memory_kib must be at least 8 x password.parallelism (argon2)")
+        # Below the floor is only warned about: tests and local development hash with tiny
+        # parameters for speed, and existing hashes are upgraded at login once it is raised.
+        if self.memory_kib < 19456 or self.time_cost < 2:
+            security_log.warning("argon2id parameters below the OWASP floor (memory_kib=%d, time_cost=%d; "
+                                 "floor 19456, 2): stored passwords are cheaper to crack",
+                                 self.memory_kib, self.time_cost)
         return self
 
 
 class TokenSettings(BaseModel):
     issuer: str = "http://127.0.0.1:8080"
     audience: str = "authsvc"
-    access_ttl_s: int = 900
-    refresh_ttl_s: int = 1209600
-    refresh_family_ttl_s: int = 2592000
-    refresh_grace_s: float = 10.0
+    access_ttl_s: PositiveInt = 900
+    refresh_ttl_s: PositiveInt = 1209600
+    refresh_family_ttl_s: PositiveInt = 2592000
+    refresh_grace_s: NonNegativeFloat = 10.0
     algorithm: str = "EdDSA"  # or ES256
-    leeway_s: int = 30
+    # Clock skew, not a grace period: minutes at most, or expired tokens stay good that long.
+    leeway_s: int = Field(default=30, ge=0, le=300)
     keys_dir: str = "var/keys"
     # Encrypts private signing keys at rest (they live in Postgres, table signing_keys). Empty: a
     # random passphrase is generated once into <keys_dir>/passphrase (0600); every web process on
     # another host then needs the same file, or set this instead.
     keys_passphrase: str = ""
     # Web processes re-read the key set this often even without a rotation message.
-    keys_reload_s: float = 60.0
+    keys_reload_s: PositiveFloat = 60.0
     # Browser apps: tokens travel in HttpOnly cookies instead of the JSON body.
     cookie_transport: bool = False
     access_cookie: str = "__Host-at"
     refresh_cookie: str = "__Secure-rt"  # Path=/auth, so not __Host-
     cookie_secure: bool = True
     # In-process cache of verified access tokens (dropped over pub/sub; 0 disables).
-    cache_ttl_s: float = 10.0
-    cache_size: int = 100_000
-    max_token_bytes: int = 8192
+    cache_ttl_s: NonNegativeFloat = 10.0
+    cache_size: NonNegativeInt = 100_000
+    max_token_bytes: PositiveInt = 8192
 
     @model_validator(mode="after")
     def _algorithm_known(self) -> "TokenSettings":
@@ -157,57 +199,57 @@ class ClientSettings(BaseModel):
     realm: str = "authsvc"
     # A verified client_id:secret is remembered this long per process (argon2 per request
     # would cap throughput at ~60 requests/s/core); dropped over pub/sub when the client changes.
-    cache_ttl_s: float = 30.0
-    cache_size: int = 10_000
+    cache_ttl_s: NonNegativeFloat = 30.0
+    cache_size: NonNegativeInt = 10_000
 
 
 class EventSettings(BaseModel):
     stream: str = "auth:events"
     source: str = "authsvc"
     audit_group: str = "audit"
-    retention_s: int = 7 * 86400
+    retention_s: PositiveInt = 7 * 86400
 
 
 class WorkerSettings(BaseModel):
-    session_sweep_interval_s: float = 60.0
-    revocation_sweep_interval_s: float = 0.0  # 0: 1.5x the access-token lifetime
-    audit_drain_interval_s: float = 1.0
-    stream_trim_interval_s: float = 300.0
-    outbox_relay_interval_s: float = 10.0
-    batch_size: int = 500  # audit entries per XREADGROUP/INSERT round
+    session_sweep_interval_s: PositiveFloat = 60.0
+    revocation_sweep_interval_s: NonNegativeFloat = 0.0  # 0: 1.5x the access-token lifetime
+    audit_drain_interval_s: PositiveFloat = 1.0
+    stream_trim_interval_s: PositiveFloat = 300.0
+    outbox_relay_interval_s: PositiveFloat = 10.0
+    batch_size: PositiveInt = 500  # audit entries per XREADGROUP/INSERT round
     # Sessions per Lua sweep call: ~18 us each, so 100 keeps a call under 2 ms (Redis is
     # single-threaded: other clients wait behind it; 200 sweeps ~20% faster, twice as long a stall).
-    sweep_batch_size: int = 100
+    sweep_batch_size: PositiveInt = 100
     queue: str = "authsvc"  # the Celery queue the web app sends to and workers consume
     # Pending audit entries idle this long belong to a dead consumer and are reclaimed.
-    audit_reclaim_idle_s: float = 60.0
+    audit_reclaim_idle_s: PositiveFloat = 60.0
     # A periodic task keeps taking batches for at most this long, then yields to the next run.
-    task_budget_s: float = 20.0
+    task_budget_s: PositiveFloat = 20.0
     # Outbox rows younger than this are left to the web request that wrote them.
-    outbox_min_age_s: float = 5.0
+    outbox_min_age_s: NonNegativeFloat = 5.0
     # Test hook only: pause between the audit commit and its XACK (to land a kill there).
-    audit_pause_after_commit_s: float = 0.0
+    audit_pause_after_commit_s: NonNegativeFloat = 0.0
 
     def revocation_sweep_every(self, access_ttl_s: int) -> float:
         return self.revocation_sweep_interval_s or 1.5 * access_ttl_s
 
 
 class ThrottleSettings(BaseModel):
-    account_free_failures: int = 5
-    account_block_after: int = 100
-    ip_free_failures: int = 50
-    base_delay_s: float = 1.0
-    max_delay_s: float = 900.0
-    window_s: int = 86400
+    account_free_failures: NonNegativeInt = 5
+    account_block_after: PositiveInt = 100
+    ip_free_failures: NonNegativeInt = 50
+    base_delay_s: PositiveFloat = 1.0
+    max_delay_s: PositiveFloat = 900.0
+    window_s: PositiveInt = 86400
     # A trusted-device cookie lets its holder past a blocked account (the owner's way in).
-    device_ttl_s: int = 90 * 86400
+    device_ttl_s: PositiveInt = 90 * 86400
     device_cookie: str = ""  # empty: the session cookie's name + "-device"
 
 
 class AuthzSettings(BaseModel):
     # Actions rules may name; a rule naming any other is refused at write time (422).
     actions: str = "create,read,update,delete,list,manage"
-    cache_size: int = 10_000  # compiled per-caller views kept per process
+    cache_size: NonNegativeInt = 10_000  # compiled per-caller views kept per process
 
     @property
     def action_set(self) -> frozenset[str]:
@@ -215,13 +257,13 @@ class AuthzSettings(BaseModel):
 
 
 class SecuritySettings(BaseModel):
-    reauth_window_s: int = 600
+    reauth_window_s: PositiveInt = 600
     # AES-256-GCM key(s) for MFA secrets at rest: urlsafe base64 of 32 random bytes, comma-separated
     # for rotation (the first encrypts). Empty: MFA enrolment is refused (503 mfa_not_configured).
     data_key: str = ""
     mfa_issuer: str = "authsvc"  # the name authenticator apps show
-    mfa_challenge_ttl_s: int = 300  # life of the MFA-pending token between the two login steps
-    hsts_max_age_s: int = 63072000
+    mfa_challenge_ttl_s: PositiveInt = 300  # life of the MFA-pending token between the two login steps
+    hsts_max_age_s: NonNegativeInt = 63072000
 
 
 class Settings(BaseSettings):
@@ -270,3 +312,16 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     return Settings(**overrides)
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per refused setting, named by its environment variable (the value may
+    come from a TOML file as well; the name says which setting either way)."""
+    lines = []
+    for error in exc.errors():
+        parts = [str(part).upper() for part in error["loc"]]
+        # A check across fields is reported on its section (AUTH_SESSION__*); its message names them.
+        name = "AUTH_" + "__".join(parts if len(parts) > 1 else [*parts, "*"])
+        # The message only: the input may be a secret (a passphrase, a data key).
+        lines.append(f"{name}: {error['msg']}")
+    return lines

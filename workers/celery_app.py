@@ -7,23 +7,46 @@ RabbitMQ), tasks go to ``settings.workers.queue``, and the schedule comes from
 """
 from __future__ import annotations
 
-from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+import sys
+from pathlib import Path
 
-from app.settings import load_settings
+from celery import Celery
+from celery.beat import PersistentScheduler
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+from pydantic import ValidationError
+
+from app.settings import describe_errors, load_settings
 from app.taskqueue import celery_config
 from workers.runtime import WorkerRuntime
 from workers.schedule import beat_schedule
 
-settings = load_settings()
+try:
+    settings = load_settings()
+except ValidationError as e:
+    # Celery would wrap this in "Couldn't import 'workers'" and a traceback; the operator
+    # needs the setting's name instead.
+    for line in describe_errors(e):
+        print(f"invalid setting {line}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 app = Celery("authsvc")
 app.conf.update(celery_config(settings))
 app.conf.beat_schedule = beat_schedule(settings)
+app.conf.beat_scheduler = "workers.celery_app:PersistentSchedulerMakingItsDir"
 app.conf.include = ["workers.tasks.audit", "workers.tasks.sweeps", "workers.tasks.fanout",
                     "workers.tasks.outbox"]
 
 runtime = WorkerRuntime(settings)
+
+
+class PersistentSchedulerMakingItsDir(PersistentScheduler):
+    """Celery's default scheduler, creating the schedule file's directory first: the
+    Procfile keeps it in var/, which is git-ignored and so absent on a fresh clone
+    (beat_init comes too late: the file is opened before it is sent)."""
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
 
 
 @worker_process_init.connect
