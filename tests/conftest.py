@@ -93,3 +93,14 @@ async def serve():
 @pytest.fixture
 async def client(serve, settings) -> TestClient:
     return await serve(settings)
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis server of the test's own (no persistence), to stop, restart or lose at will."""
+    from tests.integration.sessions.outage import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.cleanup()

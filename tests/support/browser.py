@@ -2,6 +2,8 @@
 see exactly what crosses the wire (aiohttp's jar would hide Secure cookies on http)."""
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from http.cookies import SimpleCookie
 
@@ -61,3 +63,13 @@ class Browser:
         assert (await self.register(email, password)).status == 201
         assert (await self.login(email, password)).status == 200
         return email
+
+
+async def rejected_within(browser: Browser, seconds: float) -> float:
+    """How long until the browser's session is refused (401); fails after ``seconds``."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        if (await browser.request("GET", "/auth/session")).status == 401:
+            return time.perf_counter() - start
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"session still accepted after {seconds}s")

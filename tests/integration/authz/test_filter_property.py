@@ -175,6 +175,11 @@ def test_filter_restricts_a_real_listing(database_url):
             {"author_id": "u2", "status": "draft", "score": 1, "tags": [], "published": False},
             {"author_id": "u2", "status": "review", "score": 1, "tags": [], "published": True},
             {"author_id": "u1", "status": "final", "score": 1, "tags": [], "published": True}]
+    assert listed(database_url, view, rows) == [0, 2]
+
+
+def listed(database_url, view, rows) -> list[int]:
+    """The ids of ``rows`` the view's SQL filter lets through, from a real Postgres query."""
     loop = asyncio.new_event_loop()
     engine = create_async_engine(database_url, pool_size=1)
 
@@ -189,7 +194,7 @@ def test_filter_restricts_a_real_listing(database_url):
             return ids
 
     try:
-        assert loop.run_until_complete(run()) == [0, 2]
+        return loop.run_until_complete(run())
     finally:
         loop.run_until_complete(engine.dispose())
         loop.close()

@@ -1,11 +1,6 @@
 """The SQL filter mirrors the point check for a caller without a placeholder's value: a
 deny rule on it applies (the rows are filtered out), an allow rule on it does not."""
-import asyncio
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from tests.integration.authz.test_filter_property import COLUMNS, _view, metadata, rows_table
+from tests.integration.authz.test_filter_property import _view, listed
 
 ROWS = [{"author_id": "u1", "status": "draft", "score": 1, "tags": [], "published": True},
         {"author_id": "u2", "status": "final", "score": 1, "tags": [], "published": False}]
@@ -18,24 +13,7 @@ def _rule(effect, conditions):
 
 def _visible(database_url, rules, caller):
     view = _view(rules, caller)
-    loop = asyncio.new_event_loop()
-    engine = create_async_engine(database_url, pool_size=1)
-
-    async def run():
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.execute(rows_table.delete())
-            await conn.execute(rows_table.insert(), [{"id": i, **r} for i, r in enumerate(ROWS)])
-            ids = [r[0] for r in await conn.execute(
-                select(rows_table.c.id).where(view.sql_filter("read", "post", COLUMNS)).order_by(rows_table.c.id))]
-            await conn.execute(rows_table.delete())
-            return ids
-
-    try:
-        ids = loop.run_until_complete(run())
-    finally:
-        loop.run_until_complete(engine.dispose())
-        loop.close()
+    ids = listed(database_url, view, ROWS)
     assert ids == [i for i, row in enumerate(ROWS) if view.check("read", "post", row).allowed]
     return ids
 

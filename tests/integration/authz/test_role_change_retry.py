@@ -2,10 +2,10 @@
 sessions when the admin retries, although the retry finds nothing left to change in Postgres."""
 import uuid
 
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.http.appkeys import SERVICES
 from tests.integration.authz.helpers import user
+from tests.support.faults import failing_once
 
 
 async def test_retry_after_a_redis_failure_reaches_live_sessions(client):
@@ -14,15 +14,7 @@ async def test_retry_after_a_redis_failure_reaches_live_sessions(client):
     assert (await member.request("GET", "/admin/roles")).status == 200
     store = client.server.app[SERVICES].authz_admin.session_store
     real = store.update_profile
-    calls = []
-
-    async def fails_once(*args, **kwargs):
-        calls.append(args)
-        if len(calls) == 1:
-            raise RedisConnectionError("connection reset")
-        return await real(*args, **kwargs)
-
-    store.update_profile = fails_once
+    store.update_profile = failing_once(real)
     try:
         assert (await admin.request("DELETE", f"/admin/users/{member_id}/roles/admin")).status == 503
         assert (await admin.request("DELETE", f"/admin/users/{member_id}/roles/admin")).status == 204
@@ -44,15 +36,7 @@ async def test_a_role_deletion_that_failed_on_redis_is_retried_whole(client):
     assert (await (await member.request("GET", "/auth/session")).json())["user"]["roles"] == [role]
     store = client.server.app[SERVICES].authz_admin.session_store
     real = store.update_profile
-    calls = []
-
-    async def fails_once(*args, **kwargs):
-        calls.append(args)
-        if len(calls) == 1:
-            raise RedisConnectionError("connection reset")
-        return await real(*args, **kwargs)
-
-    store.update_profile = fails_once
+    store.update_profile = failing_once(real)
     try:
         assert (await admin.request("DELETE", f"/admin/roles/{role}")).status == 503
         assert (await admin.request("DELETE", f"/admin/roles/{role}")).status == 204

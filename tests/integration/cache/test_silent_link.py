@@ -11,7 +11,7 @@ import pytest
 from app.events.invalidation import LEASE_S, InvalidationBus
 from app.http.appkeys import SERVICES
 from app.services import make_redis
-from tests.support.browser import Browser
+from tests.support.browser import Browser, rejected_within
 
 
 class FreezableProxy:
@@ -77,15 +77,6 @@ async def _until(condition, seconds: float) -> float:
     return time.monotonic() - start
 
 
-async def _rejected_within(browser: Browser, seconds: float) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        if (await browser.request("GET", "/auth/session")).status == 401:
-            return time.perf_counter() - start
-        await asyncio.sleep(0.002)
-    raise AssertionError(f"session still accepted after {seconds}s")
-
-
 async def test_the_lease_lapses_on_a_silent_link_and_the_bus_reconnects(make_settings, settings, proxy):
     redis = make_redis(make_settings(redis={"url": proxy.url}))
     bus = InvalidationBus(redis=redis, channel=f"{settings.redis.key_prefix}:invalidate",
@@ -134,4 +125,4 @@ async def test_a_logout_reaches_a_process_whose_link_went_silent(serve, make_set
     on_b = Browser(direct)
     on_b.session_id, on_b.csrf = on_a.session_id, on_a.csrf
     assert (await on_b.request("POST", "/auth/logout")).status == 204
-    assert await _rejected_within(on_a, 0.1) < 0.1
+    assert await rejected_within(on_a, 0.1) < 0.1

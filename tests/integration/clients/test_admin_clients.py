@@ -10,6 +10,7 @@ import uuid
 from app.http.appkeys import SERVICES
 from tests.integration.authz.helpers import user
 from tests.integration.tokens.helpers import basic
+from tests.support.faults import failing_once
 
 FAST = {"password": {"time_cost": 1, "memory_kib": 1024}, "http": {"allow_insecure_basic": True}}
 
@@ -152,8 +153,6 @@ async def test_role_change_holds_at_the_next_request_on_every_process(serve, mak
 async def test_a_role_change_retried_after_a_failed_broadcast_reaches_every_process(serve, make_settings):
     """The first PUT commits and then cannot tell the other processes (503); the retry finds
     nothing to change in Postgres and must still tell them."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
     _, a, b = await _two_apps(serve, make_settings)
     admin, _ = await user(a, "admin")
     reader = _role_name("role-reader")
@@ -162,15 +161,8 @@ async def test_a_role_change_retried_after_a_failed_broadcast_reaches_every_proc
     auth = basic(created["client_id"], created["client_secret"])
     assert (await b.get("/admin/roles", headers=auth)).status == 200  # remembered on b with the role
     clients = a.server.app[SERVICES].clients
-    real, calls = clients.redis.publish, []
-
-    async def fails_once(*args, **kwargs):
-        calls.append(args)
-        if len(calls) == 1:
-            raise RedisConnectionError("connection reset")
-        return await real(*args, **kwargs)
-
-    clients.redis.publish = fails_once
+    real = clients.redis.publish
+    clients.redis.publish = failing_once(real)
     try:
         path = f"/admin/clients/{created['client_id']}/roles"
         assert (await admin.request("PUT", path, json={"roles": []})).status == 503

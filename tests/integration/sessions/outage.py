@@ -18,6 +18,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+async def until_ready(client, seconds: float = 10) -> None:
+    """Wait for /readyz to answer 200 again (the service recovers by itself: invariant 3)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if (await client.get("/readyz")).status == 200:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("did not recover")
+
+
 class PrivateRedis:
     def __init__(self) -> None:
         self.port = free_port()

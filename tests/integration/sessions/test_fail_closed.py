@@ -2,9 +2,8 @@
 traceback); the same app recovers by itself when the store returns."""
 import asyncio
 
-import pytest
 
-from tests.integration.sessions.outage import PrivateRedis, TcpProxy
+from tests.integration.sessions.outage import TcpProxy, until_ready
 from tests.support.browser import STRONG_PASSWORD, Browser, new_email
 
 
@@ -14,23 +13,6 @@ async def _unavailable(response) -> dict:
     text = await response.text()
     assert "Traceback" not in text and "Error(" not in text
     return await response.json()
-
-
-async def _until_ready(client, seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
-        if (await client.get("/readyz")).status == 200:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("did not recover")
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.cleanup()
 
 
 async def test_redis_down_is_503_and_recovers(serve, make_settings, private_redis):
@@ -52,7 +34,7 @@ async def test_redis_down_is_503_and_recovers(serve, make_settings, private_redi
     assert (await client.get("/healthz")).status == 200  # the process itself is up
 
     private_redis.start()  # same port, empty (no persistence): old sessions are gone
-    await _until_ready(client)
+    await until_ready(client)
     assert (await browser.request("GET", "/auth/session")).status == 401
     again = Browser(client)
     assert (await again.login(email)).status == 200
@@ -80,7 +62,7 @@ async def test_postgres_down_is_503_and_recovers(serve, make_settings, database_
         assert (await browser.request("GET", "/auth/session")).status == 200
 
         await proxy.start()
-        await _until_ready(client)
+        await until_ready(client)
         assert (await Browser(client).login(email)).status == 200
         assert (await Browser(client).register(new_email())).status == 201
     finally:

@@ -3,22 +3,12 @@ user's revocation epoch in Redis. A Redis blip between the two answers 503 with 
 changed, and the owner cannot retry (their current password is the new one): the sessions
 the old password opened must be ended all the same (API.md: a password change ends every
 other session)."""
-import asyncio
 
 from app.http.appkeys import SERVICES
-from tests.integration.sessions.outage import TcpProxy
+from tests.integration.sessions.outage import TcpProxy, until_ready
 from tests.support.browser import STRONG_PASSWORD, Browser
 
 NEW_PASSWORD = "another long passphrase 1"
-
-
-async def _until_ready(client, seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
-        if (await client.get("/readyz")).status == 200:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("did not recover")
 
 
 async def test_a_redis_blip_after_the_commit_leaves_no_session_of_the_old_password(serve, make_settings):
@@ -48,7 +38,7 @@ async def test_a_redis_blip_after_the_commit_leaves_no_session_of_the_old_passwo
         assert change.status == 503  # fail closed at the time: fine
 
         await proxy.start()
-        await _until_ready(client)
+        await until_ready(client)
         # The password did change (committed in Postgres) ...
         assert (await Browser(client).login(email, STRONG_PASSWORD)).status == 401
         assert (await Browser(client).login(email, NEW_PASSWORD)).status == 200

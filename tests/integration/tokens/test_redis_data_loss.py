@@ -8,33 +8,15 @@ in the second after the tokens were issued, as any real restart would."""
 import asyncio
 import time
 
-import pytest
 
 from app.clock import now_s
 from app.http.appkeys import SERVICES
-from tests.integration.sessions.outage import PrivateRedis
+from tests.integration.sessions.outage import until_ready
 from tests.integration.tokens.helpers import bearer, token_settings, tokens_for
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.cleanup()
 
 
 async def _next_second() -> None:
     await asyncio.sleep(1.05 - time.time() % 1)
-
-
-async def _until_ready(client, seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
-        if (await client.get("/readyz")).status == 200:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("did not recover")
 
 
 async def test_revoked_access_token_stays_revoked_after_redis_restart(serve, make_settings, private_redis):
@@ -51,7 +33,7 @@ async def test_revoked_access_token_stays_revoked_after_redis_restart(serve, mak
     await _next_second()
     private_redis.stop()
     private_redis.start()  # same port, nothing kept (no RDB, no AOF)
-    await _until_ready(client)
+    await until_ready(client)
 
     after = await client.get("/auth/me", headers=bearer(token))
     assert after.status == 401, f"revoked token accepted again after Redis lost its data: {after.status} {await after.text()}"
@@ -72,7 +54,7 @@ async def test_forced_logout_token_stays_rejected_after_redis_restart(serve, mak
     await _next_second()
     private_redis.stop()
     private_redis.start()
-    await _until_ready(client)
+    await until_ready(client)
 
     after = await client.get("/auth/me", headers=bearer(token))
     assert after.status == 401, f"force-logged-out user's token accepted again: {after.status} {await after.text()}"
@@ -85,6 +67,6 @@ async def test_tokens_issued_after_the_loss_work(serve, make_settings, private_r
     await tokens_for(client)
     private_redis.stop()
     private_redis.start()
-    await _until_ready(client)
+    await until_ready(client)
     body, _ = await tokens_for(client)  # within the same second as the restart, too
     assert (await client.get("/auth/me", headers=bearer(body["access_token"]))).status == 200
