@@ -41,8 +41,8 @@ MAX_DEPTH = 6
 MAX_LEAVES = 64
 MAX_LIST = 100
 MAX_STRING = 256
-_ATTR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_PLACEHOLDER = re.compile(r"^\$\{([a-z_.]+)\}$")
+_ATTR = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_PLACEHOLDER = re.compile(r"\$\{([a-z_.]+)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ def _parse_object(data: Any, path: str, depth: int, counter: list[int]) -> Node:
             parts.append(Negation(_parse_object(value, where, depth + 1, counter)))
         elif key.startswith("$"):
             raise _fail(where, f"unknown operator {key}")
-        elif not _ATTR.match(key):
+        elif not _ATTR.fullmatch(key):
             raise _fail(where, "attribute names are identifiers (letters, digits, _)")
         elif isinstance(value, dict):
             if not value:
@@ -148,7 +148,7 @@ def _leaf(attr: str, op: str, operand: Any, path: str, counter: list[int]) -> Le
 def _placeholder(value: Any, path: str) -> Placeholder | None:
     if not isinstance(value, str) or "${" not in value:
         return None
-    match = _PLACEHOLDER.match(value)
+    match = _PLACEHOLDER.fullmatch(value)
     if not match:
         raise _fail(path, "a placeholder must be the whole value, like \"${user.id}\"")
     name = match.group(1)

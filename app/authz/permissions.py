@@ -5,12 +5,12 @@ import re
 from collections.abc import Iterable
 
 _PART = r"(?:[a-z0-9_][a-z0-9_.-]{0,63}|\*)"
-_PERMISSION = re.compile(rf"^(?:\*|{_PART}:{_PART})$")
+_PERMISSION = re.compile(rf"\*|{_PART}:{_PART}")
 
 
 def is_valid_permission(value: str) -> bool:
     """``resource:action`` with either part ``*``, or ``*`` alone (everything)."""
-    return isinstance(value, str) and bool(_PERMISSION.match(value))
+    return isinstance(value, str) and _PERMISSION.fullmatch(value) is not None
 
 
 def normalize(value: str) -> str:

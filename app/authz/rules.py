@@ -22,8 +22,8 @@ from app.authz.sqlfilter import to_clause
 EFFECTS = ("allow", "deny")
 ANY_ACTION = "manage"  # a rule for "manage" covers every action
 ANY_TYPE = "all"  # a rule on "all" covers every subject type
-_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +57,12 @@ def validate_rule(*, effect: Any, action: Any, subject_type: Any, conditions_: A
         raise RuleError("effect must be allow or deny.", field="effect")
     if not isinstance(action, str) or action not in actions:
         raise UnknownActionError(f"Unknown action; use one of: {', '.join(sorted(actions))}.", field="action")
-    if not isinstance(subject_type, str) or not _NAME.match(subject_type):
+    if not isinstance(subject_type, str) or not _NAME.fullmatch(subject_type):
         raise RuleError("subject_type must be a lowercase name (or \"all\").", field="subject_type")
     node = conditions.parse(conditions_)
     if fields is not None:
         if (not isinstance(fields, list) or not fields or len(fields) > 64
-                or not all(isinstance(f, str) and _FIELD.match(f) for f in fields)):
+                or not all(isinstance(f, str) and _FIELD.fullmatch(f) for f in fields)):
             raise RuleError("fields must be a non-empty list of attribute names.", field="fields")
         fields = tuple(dict.fromkeys(fields))
     return effect, action, subject_type, (conditions_ or None), fields, node

@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from sqlalchemy.exc import DataError
 
-from app.errors import AuthError, ServiceUnavailableError
+from app.errors import AuthError, ServiceUnavailableError, ValidationError
 from app.http.appkeys import request_id
 from app.http.problem import problem_response
 from app.outage import is_store_outage
@@ -44,6 +45,12 @@ def problem_for(request: web.Request, exc: Exception) -> web.Response:
         log.warning("backing store unavailable: %s", type(exc).__name__,
                     extra={"request_id": request_id(request)})
         return _from_auth_error(_unavailable())
+    if isinstance(exc, DataError):
+        # Postgres refused a value (too long, out of range) that validation let through: the
+        # request's fault, not the service's, but a gap in validation the operator should see.
+        log.warning("a value passed validation but not the database", exc_info=exc,
+                    extra={"request_id": request_id(request)})
+        return _from_auth_error(ValidationError("A value is longer or larger than the service stores."))
     log.error("unhandled error", exc_info=exc, extra={"request_id": request_id(request)})
     return _internal(request)
 

@@ -78,9 +78,28 @@ def test_wildcard_matching(granted, required, ok):
     assert PermissionSet([granted]).allows(required) is ok
 
 
-@pytest.mark.parametrize("value", ["posts", "posts:", ":read", "Posts:read", "a:b:c", "po sts:read", "", "**"])
+@pytest.mark.parametrize("value", ["posts", "posts:", ":read", "Posts:read", "a:b:c", "po sts:read", "", "**",
+                                   "posts:read\n", "*\n"])
 def test_malformed_permissions_are_invalid(value):
     assert not is_valid_permission(value)
+
+
+@pytest.mark.parametrize("rule_parts", [
+    {"subject_type": "post\n"},  # a `$` anchor matches before a final newline: stored, never matched
+    {"subject_type": "a" * 64 + "\n"},  # and one character over the column
+    {"fields": ["title\n"]},
+    {"conditions_": {"owner\n": "x"}},
+])
+def test_names_in_rules_are_matched_whole(rule_parts):
+    parts = {"effect": "allow", "action": "read", "subject_type": "post", "conditions_": None, "fields": None,
+             **rule_parts}
+    with pytest.raises(RuleError):
+        validate_rule(actions=ACTIONS, **parts)
+
+
+def test_a_placeholder_is_matched_whole():
+    with pytest.raises(RuleError, match="whole value"):
+        conditions.parse({"owner": "${user.id}\n"})
 
 
 # --- decisions ------------------------------------------------------------------------------
