@@ -2,20 +2,17 @@
 fuzz tests assert of every reply (invariant 5)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
 import threading
 from dataclasses import dataclass, field
 
-from aiohttp import web
 from sqlalchemy import text
 
 from app.http.appkeys import SERVICES
 from app.http.protocol import ProblemAppRunner
-from app.server import create_app
-from tests.integration.sessions.outage import free_port
+from tests.integration.openapi.live import LiveServer
 
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "code")
 # Tables whose rows an error reply must leave alone (the outbox and audit log are
@@ -145,20 +142,18 @@ class Unhandled(logging.Handler):
         return out
 
 
-class Served:
-    """The app on a real port, behind the runner `python -m app serve` uses, on its own loop."""
+class Served(LiveServer):
+    """The app on a real port, behind the runner `python -m app serve` uses, on its own loop,
+    with the server's unhandled errors collected."""
+
+    runner_class = ProblemAppRunner
 
     def __init__(self, settings) -> None:
-        self.settings = settings
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.app: web.Application | None = None
-        self._runner = None
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        super().__init__(settings)
         self.unhandled = Unhandled()
 
     def run(self, coro, timeout: float = 60):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        return super().run(coro, timeout)
 
     @property
     def services(self):
@@ -171,15 +166,7 @@ class Served:
         return self.run(read())
 
     def __enter__(self) -> "Served":
-        self._thread.start()
-
-        async def start() -> None:
-            self.app = create_app(self.settings)
-            self._runner = ProblemAppRunner(self.app, access_log=None)
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-        self.run(start())
+        super().__enter__()
         for name in ("app.http", "aiohttp.server", "aiohttp.web"):
             logging.getLogger(name).addHandler(self.unhandled)
         return self
@@ -187,8 +174,4 @@ class Served:
     def __exit__(self, *exc) -> None:
         for name in ("app.http", "aiohttp.server", "aiohttp.web"):
             logging.getLogger(name).removeHandler(self.unhandled)
-        if self._runner is not None:
-            self.run(self._runner.cleanup())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+        super().__exit__(*exc)

@@ -12,6 +12,8 @@ from tests.integration.sessions.outage import free_port
 
 
 class LiveServer:
+    runner_class = web.AppRunner
+
     def __init__(self, settings) -> None:
         self.settings = settings
         self.port = free_port()
@@ -33,7 +35,7 @@ class LiveServer:
 
         async def start() -> None:
             self.app = create_app(self.settings)
-            self._runner = web.AppRunner(self.app, access_log=None)
+            self._runner = self.runner_class(self.app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
