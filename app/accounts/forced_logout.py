@@ -80,7 +80,13 @@ class ForcedLogout:
 
         :raises NotFoundError: no such user.
         """
-        user_id = await self._set_disabled(user_id, True, actor)
+        user_id = await self._stored_id(user_id)
+        # Rejected before the commit as well as after it: if Redis fails after the commit
+        # (503), the disabled account's sessions must not live on until someone retries.
+        # A failed commit just logs the user out. The epoch after the commit (in ``force``)
+        # covers a login that read the account before the commit.
+        await self.sessions.revoke_everything_before(user_id, now_s())
+        await self._set_disabled(user_id, True, actor)
         return await self.force(user_id, actor, reason="disabled")
 
     async def enable(self, user_id: str, actor: Actor) -> None:
