@@ -197,14 +197,17 @@ class AccountManager:
             raise UnauthenticatedError()
         return user
 
-    async def confirm_password(self, user: UserRecord, password: str, client: ClientInfo) -> None:
+    async def confirm_password(self, user: UserRecord, password: str, client: ClientInfo, *,
+                               device: str | None = None) -> None:
         """Check the signed-in user's password again (password change, step-up, MFA changes),
         throttled on the same account counter as login so a stolen session cannot guess it.
+        A ``device`` trusted for the account counts on its own counter, as at login, so an
+        attacker holding the account at its block does not lock the owner out of securing it.
 
         :raises InvalidCredentialsError: wrong password.
         :raises TooManyAttemptsError: throttled.
         """
-        attempt = Attempt(account=account_key("user", user.email), ip=client.ip)
+        attempt = Attempt(account=account_key("user", user.email), ip=client.ip, device=device)
         if self.throttle is not None:
             await self.throttle.check(attempt)
         verdict = await self.hasher.verify(user.password_hash, normalize(password))
@@ -218,7 +221,7 @@ class AccountManager:
             await self.throttle.succeeded(attempt)
 
     async def reauthenticate(self, user_id: str, password: str, code: str | None, client: ClientInfo,
-                             current: SessionRecord) -> StartedSession:
+                             current: SessionRecord, device: str | None = None) -> StartedSession:
         """Step-up: the password again (and a code with MFA on) moves the session's
         auth_time to now. The session id rotates, as at every privilege change.
 
@@ -227,13 +230,13 @@ class AccountManager:
         :raises TooManyAttemptsError: throttled (the login counters).
         """
         user = await self.active_user(user_id)
-        await self.confirm_password(user, password, client)
+        await self.confirm_password(user, password, client, device=device)
         if self.mfa is not None and user.mfa_enabled:
             if not code:
                 from app.mfa.errors import InvalidMfaCodeError
 
                 raise InvalidMfaCodeError("MFA is on: send a code with the password.")
-            await self.mfa.verify_code(user, code, client, purpose="reauthenticate")
+            await self.mfa.verify_code(user, code, client, purpose="reauthenticate", device=device)
         await self.sessions.end(current, client, reason="reauthenticated")
         return await self._open_session(
             user, client=client, credentials_at=user.read_at,
@@ -247,7 +250,7 @@ class AccountManager:
         return await self.throttle.trust_device(account_key("user", email), current)
 
     async def change_password(self, user_id: str, current: str, new: str, client: ClientInfo,
-                              current_session: str | None) -> StartedSession | None:
+                              current_session: str | None, device: str | None = None) -> StartedSession | None:
         """Set a new password, end every session and token of the user, and (for a cookie
         caller) start a fresh session so the caller stays logged in under a new id.
 
@@ -258,7 +261,7 @@ class AccountManager:
             user = await self.users.by_id(session, user_id)
         if user is None or user.disabled:
             raise InvalidCredentialsError()
-        await self.confirm_password(user, current, client)
+        await self.confirm_password(user, current, client, device=device)
         new = normalize(new)
         self.policy.check(new, email=user.email)
         new_hash = await self.hasher.hash(new)

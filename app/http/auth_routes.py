@@ -10,7 +10,7 @@ from app.http.authn import principal_of, require_session, require_user
 from app.http.body import read_model
 from app.http.clientinfo import client_info
 from app.http.cookies import CookieTransport
-from app.http.device_cookie import DeviceCookie
+from app.http.device_cookie import presented_device
 from app.http.login_reply import logged_in
 from app.http.stepup import require_recent_auth
 from app.mfa.manager import MfaPending
@@ -42,7 +42,7 @@ async def login(request: web.Request) -> web.Response:
     previous = current.session if isinstance(current, UserPrincipal) else None
     user, outcome = await services.accounts.login(body.email, body.password, client_info(request),
                                                   previous=previous,
-                                                  device=DeviceCookie(request.app[SETTINGS]).read(request))
+                                                  device=presented_device(request))
     if isinstance(outcome, MfaPending):
         # No session (and no cookie) until the second factor: POST /auth/login/mfa.
         return web.json_response({"mfa_required": True, "mfa_token": outcome.mfa_token,
@@ -106,7 +106,7 @@ async def change_password(request: web.Request) -> web.Response:
     body = await read_model(request, PasswordChange)
     started = await request.app[SERVICES].accounts.change_password(
         user.id, body.current_password, body.new_password, client_info(request),
-        current_session=user.session_id)
+        current_session=user.session_id, device=presented_device(request))
     # Sessions ended and the epoch set above; the worker's fan-out revokes the tokens.
     await request.app[SERVICES].forced_logout.after_password_change(user.id)
     response = web.Response(status=204)

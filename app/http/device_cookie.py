@@ -7,7 +7,7 @@ import re
 
 from aiohttp import hdrs, web
 
-from app.http.appkeys import request_id
+from app.http.appkeys import SETTINGS, request_id
 from app.http.cookies import read_cookie
 from app.settings import Settings
 from app.throttle.limiter import DEVICE_TOKEN_BYTES
@@ -38,3 +38,9 @@ class DeviceCookie:
     def write(self, response: web.StreamResponse, token: str) -> None:
         response.set_cookie(self.name, token, path="/", max_age=self.max_age, secure=self.secure,
                             httponly=True, samesite="Strict")
+
+
+def presented_device(request: web.Request) -> str | None:
+    """The trusted-device token the caller presented, if any: a secret check counts it on
+    the device's own throttle counter."""
+    return DeviceCookie(request.app[SETTINGS]).read(request)

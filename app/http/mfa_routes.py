@@ -4,21 +4,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.authz.principal import UserPrincipal
-from app.http.appkeys import SERVICES, SETTINGS
+from app.http.appkeys import SERVICES
 from app.http.authn import principal_of, require_user
 from app.http.body import read_model
 from app.http.clientinfo import client_info
-from app.http.device_cookie import DeviceCookie
+from app.http.device_cookie import presented_device
 from app.http.login_reply import logged_in
 from app.http.mfa_schemas import MfaCode, MfaDisable, MfaLogin
 from app.http.stepup import require_recent_auth
 
 routes = web.RouteTableDef()
-
-
-def _device(request: web.Request) -> str | None:
-    """The trusted-device token presented, if any: counted on its own throttle counter."""
-    return DeviceCookie(request.app[SETTINGS]).read(request)
 
 
 @routes.post("/auth/login/mfa")
@@ -27,7 +22,7 @@ async def login_second_factor(request: web.Request) -> web.Response:
     current = principal_of(request)
     previous = current.session if isinstance(current, UserPrincipal) else None
     user, started = await request.app[SERVICES].accounts.login_second_factor(
-        body.mfa_token, body.code, client_info(request), previous=previous, device=_device(request))
+        body.mfa_token, body.code, client_info(request), previous=previous, device=presented_device(request))
     return await logged_in(request, user, started)
 
 
@@ -53,7 +48,7 @@ async def totp_confirm(request: web.Request) -> web.Response:
     body = await read_model(request, MfaCode)
     services = request.app[SERVICES]
     user = await services.accounts.active_user(require_user(request).id)
-    codes = await services.mfa.confirm_setup(user, body.code, client_info(request), device=_device(request))
+    codes = await services.mfa.confirm_setup(user, body.code, client_info(request), device=presented_device(request))
     return web.json_response({"enabled": True, "recovery_codes": codes})
 
 
@@ -63,7 +58,7 @@ async def totp_disable(request: web.Request) -> web.Response:
     body = await read_model(request, MfaDisable)
     services = request.app[SERVICES]
     user = await services.accounts.active_user(require_user(request).id)
-    await services.mfa.disable(user, body.password, body.code, client_info(request), device=_device(request))
+    await services.mfa.disable(user, body.password, body.code, client_info(request), device=presented_device(request))
     return web.Response(status=204)
 
 
@@ -74,5 +69,5 @@ async def new_recovery_codes(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     user = await services.accounts.active_user(require_user(request).id)
     codes = await services.mfa.regenerate_recovery_codes(user, body.code, client_info(request),
-                                                         device=_device(request))
+                                                         device=presented_device(request))
     return web.json_response({"recovery_codes": codes})

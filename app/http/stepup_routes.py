@@ -7,6 +7,7 @@ from app.http.appkeys import SERVICES
 from app.http.authn import require_session
 from app.http.body import read_model
 from app.http.clientinfo import client_info
+from app.http.device_cookie import presented_device
 from app.http.login_reply import logged_in
 from app.http.mfa_schemas import Reauthentication
 
@@ -20,6 +21,6 @@ async def reauthenticate(request: web.Request) -> web.Response:
     body = await read_model(request, Reauthentication)
     services = request.app[SERVICES]
     started = await services.accounts.reauthenticate(user.id, body.password, body.code, client_info(request),
-                                                     current=user.session)
+                                                     current=user.session, device=presented_device(request))
     account = await services.accounts.active_user(user.id)
     return await logged_in(request, account, started)

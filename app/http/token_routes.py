@@ -12,7 +12,7 @@ from app.http.appkeys import ME_REPLIES, PRINCIPAL, SERVICES, SETTINGS
 from app.http.basic import require_client
 from app.http.body import parse, read_body
 from app.http.clientinfo import client_info
-from app.http.device_cookie import DeviceCookie
+from app.http.device_cookie import presented_device
 from app.http.token_cookies import COOKIE_METHOD, TokenCookies, csrf_for_access_token
 from app.http.token_schemas import MFA_GRANT, IntrospectRequest, RevokeRequest, TokenRequest
 from app.authz.guards import require_authenticated
@@ -73,7 +73,7 @@ async def token(request: web.Request) -> web.Response:
         issued = await tokens.refresh_grant(_need(refresh, "refresh_token"), client)
     elif body.grant_type == MFA_GRANT:
         issued = await tokens.mfa_grant(_need(body.mfa_token, "mfa_token"), _need(body.code, "code"), client,
-                                        device=DeviceCookie(request.app[SETTINGS]).read(request))
+                                        device=presented_device(request))
     else:
         raise UnsupportedGrantTypeError()
     return _reply(request, issued)

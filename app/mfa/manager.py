@@ -8,8 +8,8 @@ shut does not lock the owner out.
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -31,7 +31,9 @@ from app.mfa.secretbox import SecretBox, UnsealError
 from app.sessions.manager import ClientInfo
 from app.throttle import Attempt, Throttle, account_key
 
-ConfirmPassword = Callable[[UserRecord, str, ClientInfo], Awaitable[None]]
+class ConfirmPassword(Protocol):
+    async def __call__(self, user: UserRecord, password: str, client: ClientInfo, *,
+                       device: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +138,7 @@ class MfaManager:
         :raises InvalidMfaCodeError: wrong code.
         :raises MfaNotEnabledError: nothing to disable.
         """
-        await self.confirm_password(user, password, client)
+        await self.confirm_password(user, password, client, device=device)
         if not await self.enabled(user.id):
             raise MfaNotEnabledError()
         await self.verify_code(user, code, client, purpose="disable", device=device)

@@ -183,3 +183,47 @@ async def test_a_gate_that_shuts_while_the_password_hashes_refuses_the_login_and
     # The account's counters were not reset by the refused success: still shut.
     with_right = await login(client, email, STRONG_PASSWORD)
     assert with_right[0].status == 429
+
+
+async def test_signed_in_on_the_trusted_browser_the_owner_can_still_step_up_and_change_the_password(
+        serve, make_settings):
+    """The password checks of a signed-in user count a trusted device as a login does: an
+    attacker holding the account at its block must not lock the owner out of securing it."""
+    settings = fast(make_settings, account_free_failures=100, account_block_after=5, ip_free_failures=1000)
+    settings.cookie.name, settings.cookie.secure = "sid", False
+    client = await serve(settings)
+    owner = Browser(client, cookie_name="sid")
+    email = await owner.signed_up()
+    device = owner.last_set_cookie["sid-device"].value
+    for _ in range(5):
+        assert (await login(client, email, WRONG))[0].status == 401  # the attacker
+    step_up = {"password": STRONG_PASSWORD}
+    assert (await owner.request("POST", "/auth/reauthenticate", json=step_up)).status == 429  # no cookie
+
+    def with_device():
+        return {"Cookie": f"sid={owner.session_id}; sid-device={device}"}
+
+    stepped = await owner.request("POST", "/auth/reauthenticate", json=step_up, headers=with_device())
+    assert stepped.status == 200, await stepped.text()
+    owner.csrf = (await stepped.json())["csrf_token"]  # the session rotated
+    for _ in range(5):
+        assert (await login(client, email, WRONG))[0].status == 401  # the attacker again
+    changed = await owner.request("POST", "/auth/password", headers=with_device(), json={
+        "current_password": STRONG_PASSWORD, "new_password": "another long passphrase 77"})
+    assert changed.status == 204, await changed.text()
+
+
+async def test_a_device_trusted_for_another_account_does_not_unblock_a_password_check(serve, make_settings):
+    settings = fast(make_settings, account_free_failures=100, account_block_after=3, ip_free_failures=1000)
+    settings.cookie.name, settings.cookie.secure = "sid", False
+    client = await serve(settings)
+    thief = Browser(client, cookie_name="sid")
+    await thief.signed_up()
+    thief_device = thief.last_set_cookie["sid-device"].value
+    owner = Browser(client, cookie_name="sid")
+    email = await owner.signed_up()
+    for _ in range(3):
+        await login(client, email, WRONG)
+    reply = await owner.request("POST", "/auth/reauthenticate", json={"password": STRONG_PASSWORD},
+                                headers={"Cookie": f"sid={owner.session_id}; sid-device={thief_device}"})
+    assert reply.status == 429
