@@ -3,11 +3,22 @@
 Every web process subscribes to one channel. Handlers get each message; when
 the link drops, every cache is told to reset and stays untrusted until the
 subscription is back, because messages sent meanwhile are lost (fail closed).
-A link can also die silently (a NAT or load balancer dropping its state sends no
-FIN or RST), so the bus holds a lease: it pings whenever the link has been quiet
-for PING_INTERVAL_S, and once nothing at all (no message, no PONG) has arrived for
-LEASE_S it stops trusting the caches and reconnects. A silently dead link thus
-costs at most LEASE_S of trust; the pings cost Redis one PING a second per process.
+
+A link can also die or stall silently (a NAT or load balancer dropping its state
+sends no FIN or RST), and then nothing errors. So the caches serve only while the
+link is proven current. Each PING carries the time it was sent, and Redis answers
+it on the same connection after every message published before the PING reached
+it: a PONG proves that every revocation published before its PING was sent has
+been handled here. Caches serve only while the newest such proof is younger than
+TRUST_S (100 ms, invariant 1), so a revocation whose call returned at R is handled,
+or the caches are bypassed, by R + TRUST_S, however the link fails. A late PONG (a
+busy loop, a GC pause) only sends lookups to Redis until the next one.
+
+The proofs are made on demand: while caches are being read, a PING goes out every
+PING_INTERVAL_S; an idle process pings once every IDLE_PING_S, and after LEASE_S
+with nothing heard at all the link is presumed dead and replaced. The first lookup
+after a quiet spell finds the proof stale, reads Redis, and asks for a PING.
+
 A message may carry several invalidations, one per line (MESSAGE_SEPARATOR): a
 sweep that ends a hundred sessions wakes each process once, not a hundred times.
 A process of an earlier version reads such a message as one unknown name, so only
@@ -26,20 +37,28 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("app.invalidation")
 MESSAGE_SEPARATOR = "\n"
-PING_INTERVAL_S = 1.0
-# Three intervals: one late PONG (a busy Redis, a GC pause) does not drop every cache.
+PING_INTERVAL_S = 0.025
+# Four intervals: a PONG or two a little late (a busy loop) leaves the caches serving.
+TRUST_S = 0.1
+IDLE_PING_S = 1.0
+# Three idle pings: one late PONG (a busy Redis) does not replace the link.
 LEASE_S = 3.0
 
 
 class InvalidationBus:
     def __init__(self, *, redis: Redis, channel: str, ping_interval_s: float = PING_INTERVAL_S,
-                 lease_s: float = LEASE_S) -> None:
+                 trust_s: float = TRUST_S, idle_ping_s: float = IDLE_PING_S, lease_s: float = LEASE_S) -> None:
         self.redis = redis
         self.channel = channel
         self.ping_interval_s = ping_interval_s
+        self.trust_s = trust_s
+        self.idle_ping_s = idle_ping_s
         self.lease_s = lease_s
         self._subscribed = False
-        self._heard_at = 0.0  # time.monotonic() when the link last proved alive
+        self._heard_at = 0.0  # time.monotonic() when anything last arrived on the link
+        # time.monotonic() before which every published message has been handled here
+        self._current_at = 0.0
+        self._wanted = asyncio.Event()  # a cache was read: keep the proof fresh
         self._handlers: list[Callable[[str], None]] = []
         self._resets: list[Callable[[], None]] = []
         self._task: asyncio.Task | None = None
@@ -47,9 +66,11 @@ class InvalidationBus:
 
     @property
     def trusted(self) -> bool:
-        """Whether caches may serve: subscribed, and heard from within the lease. Read on
-        every cache lookup, so a lapsed lease distrusts them before the reconnect begins."""
-        return self._subscribed and time.monotonic() - self._heard_at < self.lease_s
+        """Whether caches may serve: subscribed, and proven current within TRUST_S. Read on
+        every cache lookup, which also asks for the next proof."""
+        if not self._wanted.is_set():
+            self._wanted.set()
+        return self._subscribed and time.monotonic() - self._current_at < self.trust_s
 
     @trusted.setter
     def trusted(self, value: bool) -> None:
@@ -84,33 +105,40 @@ class InvalidationBus:
         delay = 0.05
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
-            self._heard_at = time.monotonic()  # a new link gets one lease to confirm its subscription
+            pinger: asyncio.Task | None = None
+            # Everything published before the SUBSCRIBE reaches Redis is covered by the
+            # reset when it is confirmed; everything after, by the subscription.
+            subscribing_at = self._heard_at = time.monotonic()
             try:
                 await pubsub.subscribe(self.channel)
                 while True:
-                    message = await pubsub.get_message(timeout=self.ping_interval_s)
+                    message = await pubsub.get_message(timeout=self.idle_ping_s)
                     now = time.monotonic()
-                    # Checked before a message renews the lease: one that arrives after it
-                    # lapsed does not restore trust, as messages before it may be lost.
                     if now - self._heard_at >= self.lease_s:
                         log.warning("invalidation link silent for %.1fs; caches disabled, reconnecting",
                                     now - self._heard_at)
                         break
                     if message is None:
-                        # Silence is fine, but prove the link is alive: the PONG renews the lease.
-                        await pubsub.ping()
+                        await _ping(pubsub)  # quiet: prove the link is alive
                         continue
-                    if message["type"] != "pong" or self._subscribed:
+                    kind = message["type"]
+                    if kind != "pong" or self._subscribed:
                         # A PONG renews only a subscribed link: one whose SUBSCRIBE went
                         # unanswered gets a lease to confirm it, then a fresh connection.
                         self._heard_at = now
-                    if message["type"] == "subscribe":
+                    if kind == "pong":
+                        sent_at = _ping_time(message["data"])
+                        if self._subscribed and sent_at is not None:
+                            self._current_at = max(self._current_at, sent_at)
+                    elif kind == "subscribe":
                         # Anything cached before this point may have missed a message.
                         self._reset()
+                        self._current_at = subscribing_at
                         self._subscribed = True
                         self.connected.set()
+                        pinger = pinger or asyncio.create_task(self._ping_on_demand(pubsub))
                         delay = 0.05
-                    elif message["type"] == "message":
+                    elif kind == "message":
                         data = message["data"]
                         text = data.decode() if isinstance(data, bytes) else data
                         for part in text.split(MESSAGE_SEPARATOR):
@@ -121,6 +149,8 @@ class InvalidationBus:
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
                 log.warning("invalidation link lost (%s); caches disabled until it is back", type(e).__name__)
             finally:
+                if pinger is not None:
+                    pinger.cancel()
                 self._reset()
                 self.connected.clear()
                 try:
@@ -129,3 +159,27 @@ class InvalidationBus:
                     pass
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    async def _ping_on_demand(self, pubsub) -> None:
+        """While caches are read, a PING every PING_INTERVAL_S; none while they are not.
+        A failed send is the reader's to notice (the link errors or falls silent)."""
+        try:
+            while True:
+                await self._wanted.wait()
+                self._wanted.clear()
+                await _ping(pubsub)
+                await asyncio.sleep(self.ping_interval_s)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            pass
+
+
+async def _ping(pubsub) -> None:
+    await pubsub.ping(repr(time.monotonic()))
+
+
+def _ping_time(data: bytes | str) -> float | None:
+    """The send time a PONG echoes (None for a PONG of someone else's PING)."""
+    try:
+        return float(data)
+    except (TypeError, ValueError):
+        return None
