@@ -7,8 +7,9 @@ on every web process at the client's next request (ClientManager publishes
 passes both, and /admin routes need a recent login (checked centrally).
 
 A caller without the admin role may only hand a client roles it holds itself
-(inherited ones included): ``clients:write`` must not be a way to mint an API
-client more powerful than its maker.
+(inherited ones included), and may only rotate, strip or delete a client whose
+roles it holds: ``clients:write`` must not be a way to mint or take over an API
+client more powerful than its holder, nor to cut one off.
 """
 from __future__ import annotations
 
@@ -78,9 +79,11 @@ async def get_client(request: web.Request) -> web.Response:
 @routes.post("/admin/clients/{client_id}/secret")
 @require_permission("clients:write")
 async def rotate_secret(request: web.Request) -> web.Response:
-    client_id = request.match_info["client_id"]
-    secret = await _clients(request).rotate_secret(client_id, client_info(request), actor=actor_of(request))
-    return web.json_response({"client_id": client_id, "client_secret": secret},
+    clients = _clients(request)
+    current = await clients.get(request.match_info["client_id"])
+    await ensure_may_grant(request, current.roles)  # the new secret carries the client's roles
+    secret = await clients.rotate_secret(current.client_id, client_info(request), actor=actor_of(request))
+    return web.json_response({"client_id": current.client_id, "client_secret": secret},
                              headers={"Cache-Control": "no-store"})
 
 
@@ -90,7 +93,7 @@ async def set_roles(request: web.Request) -> web.Response:
     body = await read_model(request, ClientRoles)
     clients = _clients(request)
     current = await clients.get(request.match_info["client_id"])
-    await ensure_may_grant(request, set(body.roles) - set(current.roles))
+    await ensure_may_grant(request, set(body.roles) ^ set(current.roles))  # added or taken away
     updated = await clients.set_roles(current.client_id, body.roles, client_info(request), actor=actor_of(request))
     return web.json_response(client_json(updated))
 
@@ -98,5 +101,8 @@ async def set_roles(request: web.Request) -> web.Response:
 @routes.delete("/admin/clients/{client_id}")
 @require_permission("clients:write")
 async def delete_client(request: web.Request) -> web.Response:
-    await _clients(request).delete(request.match_info["client_id"], client_info(request), actor=actor_of(request))
+    clients = _clients(request)
+    current = await clients.get(request.match_info["client_id"])
+    await ensure_may_grant(request, current.roles)
+    await clients.delete(current.client_id, client_info(request), actor=actor_of(request))
     return web.Response(status=204)

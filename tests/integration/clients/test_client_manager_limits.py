@@ -1,0 +1,49 @@
+"""clients:write without the admin role must not be a way to obtain a client more powerful
+than its holder (README "Administering API clients"; admin_client_routes docstring)."""
+import uuid
+
+from tests.integration.authz.helpers import user
+from tests.integration.tokens.helpers import basic
+
+FAST = {"password": {"time_cost": 1, "memory_kib": 1024}, "http": {"allow_insecure_basic": True}}
+
+
+async def _manager_and_admin_client(client):
+    admin, _ = await user(client, "admin")
+    r = await admin.request("POST", "/admin/clients", json={"name": "ops robot", "roles": ["admin"]})
+    assert r.status == 201, await r.text()
+    powerful = await r.json()
+    role = f"client-manager-{uuid.uuid4().hex[:8]}"
+    r = await admin.request("POST", "/admin/roles", json={"name": role,
+                                                          "permissions": ["clients:read", "clients:write"]})
+    assert r.status == 201, await r.text()
+    manager, _ = await user(client, role)
+    # The control: the manager itself is no admin.
+    assert (await manager.request("GET", "/admin/roles")).status == 403
+    return manager, powerful
+
+
+async def test_a_client_manager_cannot_take_over_an_admin_client_by_rotating_its_secret(serve, make_settings):
+    client = await serve(make_settings(**FAST))
+    manager, powerful = await _manager_and_admin_client(client)
+    r = await manager.request("POST", f"/admin/clients/{powerful['client_id']}/secret")
+    if r.status == 200:
+        stolen = (await r.json())["client_secret"]
+        as_admin = await client.get("/admin/roles", headers=basic(powerful["client_id"], stolen))
+        raise AssertionError(f"a clients:write holder without admin rotated an admin client's secret and got it; "
+                             f"with it GET /admin/roles answers {as_admin.status}")
+    assert r.status == 403
+
+
+async def test_a_client_manager_cannot_strip_roles_it_does_not_hold(serve, make_settings):
+    client = await serve(make_settings(**FAST))
+    manager, powerful = await _manager_and_admin_client(client)
+    r = await manager.request("PUT", f"/admin/clients/{powerful['client_id']}/roles", json={"roles": []})
+    assert r.status == 403, (r.status, await r.text())
+
+
+async def test_a_client_manager_cannot_delete_an_admin_client(serve, make_settings):
+    client = await serve(make_settings(**FAST))
+    manager, powerful = await _manager_and_admin_client(client)
+    r = await manager.request("DELETE", f"/admin/clients/{powerful['client_id']}")
+    assert r.status == 403, (r.status, await r.text())
