@@ -53,6 +53,8 @@ class InvalidClientError(UnauthenticatedError):
     def __init__(self, realm: str = "authsvc", detail: str | None = None) -> None:
         super().__init__(detail)
         self.headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
+        # RFC 6749 5.2 (which RFC 7662 2.3 points to): OAuth libraries read ``error``.
+        self.extra["error"] = self.code
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any, TypeVar
 
 import pydantic
@@ -47,10 +48,17 @@ async def read_body(request: web.Request, *, form_ok: bool = False) -> dict:
         from urllib.parse import parse_qsl
 
         try:
-            form = dict(parse_qsl(raw.decode("utf-8", errors="strict"), keep_blank_values=True,
-                                  strict_parsing=False, errors="strict"))
+            pairs = parse_qsl(raw.decode("utf-8", errors="strict"), keep_blank_values=True,
+                              strict_parsing=False, errors="strict")
         except UnicodeDecodeError as e:
             raise MalformedRequestError("The form is not valid UTF-8.") from e
+        form = dict(pairs)
+        if len(form) != len(pairs):
+            # RFC 6749 3.2: no parameter twice. Taking one of them would let a proxy or WAF
+            # in front and this service read two different requests.
+            repeated = sorted(name for name, n in Counter(name for name, _ in pairs).items() if n > 1)
+            raise ValidationError("A form parameter is repeated.",
+                                  errors=[{"field": name[:64], "message": "repeated"} for name in repeated[:20]])
         _depth(form, http.max_json_depth)
         return form
     if ctype != "application/json" and not (ctype == "application/octet-stream" and not request.body_exists):

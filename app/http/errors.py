@@ -7,7 +7,7 @@ from aiohttp import web
 from sqlalchemy.exc import DataError
 
 from app.errors import AuthError, ServiceUnavailableError, ValidationError
-from app.http.appkeys import request_id
+from app.http.appkeys import SETTINGS, request_id
 from app.http.problem import problem_response
 from app.outage import is_store_outage
 
@@ -20,10 +20,15 @@ _HTTP_CODES = {
 }
 
 
-def _from_auth_error(exc: AuthError) -> web.Response:
+def _from_auth_error(exc: AuthError, realm: str = "authsvc") -> web.Response:
     extra = {k: v for k, v in exc.extra.items() if v is not None}
+    headers = exc.headers
+    if exc.status == 401 and "WWW-Authenticate" not in headers:
+        # RFC 9110 11.6.1: every 401 names a scheme. Bearer, not Basic: a Basic challenge
+        # makes browsers pop up a login dialog over the page that asked.
+        headers = {**headers, "WWW-Authenticate": f'Bearer realm="{realm}"'}
     return problem_response(status=exc.status, code=exc.code, title=exc.title,
-                            detail=exc.detail or exc.title, headers=exc.headers, **extra)
+                            detail=exc.detail or exc.title, headers=headers, **extra)
 
 
 def _from_http_exception(exc: web.HTTPException) -> web.Response:
@@ -36,7 +41,7 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
 def problem_for(request: web.Request, exc: Exception) -> web.Response:
     """The problem+json reply for an exception a request raised (re-raises redirects)."""
     if isinstance(exc, AuthError):
-        return _from_auth_error(exc)
+        return _from_auth_error(exc, request.app[SETTINGS].clients.realm)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc

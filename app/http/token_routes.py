@@ -33,7 +33,7 @@ def _cookies(request: web.Request) -> TokenCookies:
 
 
 async def _oauth_body(request: web.Request, model: type[M]) -> M:
-    """The body of /auth/token or /auth/revoke (JSON or form).
+    """The body of /auth/token, /auth/revoke or /auth/introspect (JSON or form).
 
     :raises InvalidTokenRequestError: any body problem, so that OAuth clients can read it."""
     try:
@@ -100,7 +100,7 @@ async def revoke(request: web.Request) -> web.Response:
 @routes.post("/auth/introspect")
 async def introspect(request: web.Request) -> web.Response:
     require_client(request)
-    body = parse(IntrospectRequest, await read_body(request, form_ok=True))
+    body = await _oauth_body(request, IntrospectRequest)
     return web.json_response(await request.app[SERVICES].tokens.introspect(body.token), headers=NO_STORE)
 
 

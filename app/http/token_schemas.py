@@ -34,5 +34,7 @@ class IntrospectRequest(BaseModel):
     """RFC 7662 §2.1."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
-    token: str = Field(min_length=1, max_length=_TOKEN_CHARS)
+    # No length cap: RFC 7662 2.3 wants an over-long token answered inactive, not refused
+    # (the body limit bounds it, and verification refuses it before any work).
+    token: str = Field(min_length=1)
     token_type_hint: Literal["access_token", "refresh_token"] | str | None = Field(default=None, max_length=64)
