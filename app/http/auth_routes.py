@@ -13,6 +13,7 @@ from app.http.cookies import CookieTransport
 from app.http.device_cookie import presented_device
 from app.http.login_reply import logged_in
 from app.http.stepup import require_recent_auth
+from app.http.token_cookies import COOKIE_METHOD, TokenCookies
 from app.mfa.manager import MfaPending
 from app.http.schemas import Credentials, PasswordChange
 from app.http.views import session_item, session_reply
@@ -104,13 +105,18 @@ async def end_other_sessions(request: web.Request) -> web.Response:
 async def change_password(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await read_model(request, PasswordChange)
+    by_session = user.method == "session"
     started = await request.app[SERVICES].accounts.change_password(
         user.id, body.current_password, body.new_password, client_info(request),
-        current_session=user.session_id, device=presented_device(request))
+        current_session=user.session_id if by_session else None, device=presented_device(request))
     # Sessions ended and the epoch set above; the worker's fan-out revokes the tokens.
     await request.app[SERVICES].forced_logout.after_password_change(user.id)
     response = web.Response(status=204)
     if started is not None:
         # The id rotates: the old cookie is dead, the caller carries on under a new one.
         _cookies(request).write(response, started.session_id)
+    elif user.method == COOKIE_METHOD:
+        # Every token of the user is revoked, the caller's too: clear the dead cookies, or
+        # the access cookie would keep taking precedence (401) over anything newer.
+        TokenCookies(request.app[SETTINGS].tokens).clear(response)
     return response

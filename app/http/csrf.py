@@ -13,8 +13,11 @@ from app.http.token_cookies import COOKIE_METHOD, csrf_matches_access_token
 from app.sessions.ids import csrf_matches
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Routes that create a session check Origin instead (there is no token yet).
-ORIGIN_CHECKED = frozenset({"/auth/login", "/auth/register", "/auth/login/mfa", "/auth/token"})
+# Routes that create a session check Origin instead (there is no token yet), and
+# /auth/revoke, which may act on the token cookies alone (once the access cookie has
+# expired, the refresh cookie is the only credential: SameSite=Strict keeps other
+# sites out, not other origins of the same site).
+ORIGIN_CHECKED = frozenset({"/auth/login", "/auth/register", "/auth/login/mfa", "/auth/token", "/auth/revoke"})
 X_CSRF_TOKEN = istr("X-CSRF-Token")  # istr, as aiohttp.hdrs names: looked up without case-folding
 
 
