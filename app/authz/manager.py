@@ -17,14 +17,14 @@ from app.authz.errors import (InvalidPermissionError, RoleCycleError, RoleExists
                               UnknownRoleError)
 from app.authz.hierarchy import find_cycle
 from app.authz.models import Policy
-from app.authz.names import is_role_name
+from app.authz.names import ROLES_CLAIM_BUDGET, is_role_name, roles_claim_bytes
 from app.authz.permissions import is_valid_permission
 from app.authz.repository import AuthzRepository, RoleRow
 from app.authz.rules import validate_rule
 from app.db import outbox
 from app.db.outbox import OutboxRelay
 from app.db.users import UserRepository
-from app.errors import NotFoundError
+from app.errors import NotFoundError, ValidationError
 from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.sessions.store import RedisSessionStore
@@ -174,6 +174,10 @@ class AuthzManager:
                 if missing:
                     raise UnknownRoleError(f"No such role: {', '.join(sorted(missing))}.", roles=sorted(missing))
             after = {"set": set(roles), "add": before | set(roles), "remove": before - set(roles)}[mode]
+            if mode != "remove" and roles_claim_bytes(after) > ROLES_CLAIM_BUDGET:
+                raise ValidationError(
+                    f"A user's roles must fit in an access token: {ROLES_CLAIM_BUDGET} bytes of names "
+                    f"(each name plus 3); these take {roles_claim_bytes(after)}.", field="roles")
             if after != before:
                 await self.repository.set_user_roles(session, user.id, sorted(after))
                 event = Event("auth.role.changed", user.id, {

@@ -6,10 +6,19 @@ would come back as two roles; the rule also keeps every name addressable in a UR
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 ROLE_NAME_RULE = "1 to 64 letters, digits or _ . : -, starting with a letter or digit"
+# A user's roles ride in every access token, which must fit one HTTP header (aiohttp,
+# like most servers, takes 8 KiB): their JSON may take this many bytes, half of that.
+ROLES_CLAIM_BUDGET = 4096
 
 
 def is_role_name(value: object) -> bool:
     return isinstance(value, str) and ROLE_NAME.fullmatch(value) is not None
+
+
+def roles_claim_bytes(roles: Iterable[str]) -> int:
+    """The size of the roles as a JSON list: each name, its quotes and a comma."""
+    return sum(len(name) + 3 for name in roles)

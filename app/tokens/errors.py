@@ -36,6 +36,13 @@ class InvalidGrantError(OAuthError):
     detail = "The credentials or refresh token are invalid, expired or revoked."
 
 
+class AccessTokenTooLargeError(InvalidGrantError):
+    """The account's roles make an access token no request could carry (roles set before
+    the limit on them, ``app.authz.names.ROLES_CLAIM_BUDGET``, existed)."""
+
+    detail = "The account holds more roles than fit in an access token; an admin must remove some."
+
+
 class InvalidTokenRequestError(OAuthError):
     code, title = "invalid_request", "The token request is not valid"
 

@@ -17,7 +17,7 @@ from app.throttle import Attempt, Throttle
 from app.tokens.cache import TokenCache
 from app.tokens.claims import AccessClaims
 from app.tokens.holders import active_roles
-from app.tokens.errors import InvalidGrantError, InvalidTokenError, MfaRequiredError
+from app.tokens.errors import AccessTokenTooLargeError, InvalidGrantError, InvalidTokenError, MfaRequiredError
 from app.tokens.keyring import KeyRing
 from app.tokens.opaque import (hash_refresh_token, looks_like_refresh_token, new_family_id, new_refresh_token,
                                open_successor, seal_successor)
@@ -27,6 +27,7 @@ from app.tokens.verify import AccessTokenVerifier
 
 security_log = logging.getLogger("app.security")
 SWEEP_BATCH = 500
+HEADER_FIELD_MAX = 8190  # aiohttp's default max_field_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,9 @@ class TokenService:
         self.accounts = accounts
         self.cache = cache
         self.throttle = throttle
+        # What the verifier takes, and what fits "Authorization: Bearer <token>" in aiohttp's
+        # 8190-byte header field (name and value).
+        self._max_token_chars = min(verifier.max_bytes, HEADER_FIELD_MAX - len("AuthorizationBearer "))
 
     async def start(self) -> None:
         """Make sure a signing key exists and load the published set."""
@@ -224,7 +228,11 @@ class TokenService:
         exp = iat + p.access_ttl_s
         claims = {"iss": p.issuer, "sub": user_id, "aud": p.audience, "exp": exp, "nbf": iat, "iat": iat,
                   "jti": jti, "roles": list(roles), "auth_time": math.floor(auth_time)}
-        return sign_access_token(key, claims), p.access_ttl_s
+        token = sign_access_token(key, claims)
+        if len(token) > self._max_token_chars:
+            # Never hand out a token that this service (or the HTTP header limit) refuses.
+            raise AccessTokenTooLargeError()
+        return token, p.access_ttl_s
 
     # -- verification, revocation, introspection -----------------------------------
 
