@@ -20,6 +20,9 @@ MAX_TOKEN_CHARS = 64
 
 # KEYS: challenge. ARGV: max attempts. Counts a wrong code; the token dies at the limit.
 _FAIL = """
+-- A token that expired, was used or was spent meanwhile: counting on it would create
+-- the key anew, without an expiry.
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if n >= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
 return n
