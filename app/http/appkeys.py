@@ -22,6 +22,8 @@ ME_REPLIES = web.AppKey("me_replies", EncodedReplies)
 # Request-scoped keys.
 PRINCIPAL = web.RequestKey("principal", Principal)
 AUTH_FAILURE = web.RequestKey("auth_failure", Exception)
+# Set when the session cookie presented is dead: the reply then tells the browser to drop it.
+FORGET_COOKIE = web.RequestKey("forget_cookie", Callable[[web.StreamResponse], None])
 REQUEST_ID = web.RequestKey("request_id", str)
 
 

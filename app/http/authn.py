@@ -7,7 +7,7 @@ from aiohttp import hdrs, web
 
 from app.authz.principal import ANONYMOUS, Principal, UserPrincipal
 from app.errors import AuthError, ServiceUnavailableError, TooManyAttemptsError, UnauthenticatedError
-from app.http.appkeys import AUTH_FAILURE, AUTHENTICATORS, PRINCIPAL, SERVICES, request_id
+from app.http.appkeys import AUTH_FAILURE, AUTHENTICATORS, FORGET_COOKIE, PRINCIPAL, SERVICES, request_id
 from app.http.cookies import CookieTransport
 from app.http.memo import SourceMemo
 
@@ -43,7 +43,12 @@ def cookie_authenticator(transport: CookieTransport, max_principals: int = 100_0
         session_id = transport.read(request)
         if not session_id:
             return None
-        record = await request.app[SERVICES].sessions.resolve(session_id)
+        try:
+            record = await request.app[SERVICES].sessions.resolve(session_id)
+        except UnauthenticatedError:
+            # Expired, ended or never ours: whatever the route answers, the browser drops it.
+            request[FORGET_COOKIE] = transport.forget
+            raise
         return principals.get(session_id, record, lambda: UserPrincipal(
             id=record.user_id, email=record.email, roles=record.roles, method="session",
             auth_time=record.auth_time, session=record, session_id=session_id))

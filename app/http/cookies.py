@@ -36,3 +36,8 @@ class CookieTransport:
     def clear(self, response: web.StreamResponse) -> None:
         response.set_cookie(self.name, "", path="/", max_age=0, secure=self.secure, httponly=True,
                             samesite=self.samesite, expires="Thu, 01 Jan 1970 00:00:00 GMT")
+
+    def forget(self, response: web.StreamResponse) -> None:
+        """Clear a dead cookie, unless the reply sets a new one (a login over it)."""
+        if self.name not in response.cookies and not response.prepared:
+            self.clear(response)

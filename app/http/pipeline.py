@@ -14,6 +14,7 @@ import time
 from aiohttp import web
 
 from app.authz.guards import check_guard
+from app.http.appkeys import FORGET_COOKIE
 from app.http.authn import authenticate
 from app.http.basic import strip_cookies_for_basic
 from app.http.csrf import check_csrf
@@ -37,6 +38,9 @@ async def request_pipeline(request: web.Request, handler) -> web.StreamResponse:
             response = await handler(request)
     except Exception as exc:  # CancelledError (a client gone) is a BaseException and passes
         response = problem_for(request, exc)
+    forget_cookie = request.get(FORGET_COOKIE)
+    if forget_cookie is not None:
+        forget_cookie(response)
     strip_cookies_for_basic(request, response)
     add_security_headers(request, response)
     observe(request, response, started)
