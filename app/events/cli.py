@@ -29,6 +29,11 @@ def _tail(args: argparse.Namespace) -> int:
     from app.preflight import require_redis
 
     settings = load_settings()
+    if args.group == settings.events.audit_group:
+        # Its entries would be acknowledged here and never reach audit_log.
+        print(f"events tail: {args.group!r} is the audit writer's consumer group "
+              f"(events.audit_group); tail through a group of its own", file=sys.stderr)
+        return 2
     require_redis(settings)
     try:
         return asyncio.run(tail(settings, group=args.group, from_start=args.from_start, out=sys.stdout))

@@ -120,3 +120,17 @@ async def test_sigterm_also_stops_the_tail_cleanly(settings, redis_sync, group):
     tail.proc.send_signal(signal.SIGTERM)
     tail.proc.wait(timeout=10)
     assert tail.proc.returncode == 0 and "Traceback" not in tail.proc.stderr.read()
+
+
+async def test_the_audit_writers_group_is_refused_and_left_alone(settings, redis):
+    """Tailing through the audit group would acknowledge entries the audit writer then never
+    stores (invariant 4), or create the group at the stream's end, losing the history."""
+    stream, audit = settings.events.stream, settings.events.audit_group
+    await _publish(redis, settings, 2, "audit-guard")
+    before = {g["name"]: g for g in await redis.xinfo_groups(stream)}
+    proc = subprocess.run([sys.executable, "-m", "app", "events", "tail", "--group", audit],
+                          env=env_for(settings), cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "events.audit_group" in proc.stderr, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    after = {g["name"]: g for g in await redis.xinfo_groups(stream)}
+    assert after == before
