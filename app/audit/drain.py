@@ -149,7 +149,11 @@ class AuditDrain:
         rows: dict[str, dict] = {}
         malformed: list[MalformedEntry] = []
         for stream_id, fields in entries:
-            row = audit_row(stream_id, fields)
+            try:
+                row = audit_row(stream_id, fields)
+            except Exception as e:  # noqa: BLE001 - one entry must never halt the trail behind it
+                log.exception("audit entry %s unreadable", stream_id)
+                row = MalformedEntry(stream_id, repr(fields)[:4096], f"unreadable ({type(e).__name__})")
             if isinstance(row, MalformedEntry):
                 malformed.append(row)
             else:

@@ -42,7 +42,10 @@ def audit_row(stream_id: str, fields: dict | None) -> dict[str, Any] | Malformed
     raw = _field(fields)
     if raw is None:
         return MalformedEntry(stream_id, "", f"no '{STREAM_FIELD}' field")
-    raw = text(raw)
+    try:
+        raw = text(raw)
+    except UnicodeDecodeError:
+        return MalformedEntry(stream_id, raw.decode("utf-8", errors="replace"), "not UTF-8")
     try:
         envelope = json.loads(raw)
     except ValueError:
