@@ -9,6 +9,7 @@ setting, instead of failing later at runtime.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -64,7 +65,7 @@ class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     allow_insecure_basic: bool = False
-    trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-* are believed
+    trusted_proxies: str = ""  # comma-separated addresses or networks (CIDR) whose X-Forwarded-* are believed
     max_body_bytes: PositiveInt = 64 * 1024
     max_json_depth: PositiveInt = 16
     allowed_origins: str = ""  # extra origins accepted on login/register besides the request's own
@@ -75,9 +76,18 @@ class HttpSettings(BaseModel):
     def processes(self) -> int:
         return self.workers or os.cpu_count() or 1
 
-    @property
-    def trusted_proxy_set(self) -> frozenset[str]:
-        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        # Matched as addresses, not strings (app.http.clientinfo): an entry that is neither an
+        # address nor a network would silently match nothing, and every client would then
+        # appear as the proxy (one per-address throttle for all, a wrong audit trail).
+        for entry in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (CIDR)") from None
+        return value
 
     @property
     def allowed_origin_set(self) -> frozenset[str]:

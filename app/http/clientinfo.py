@@ -1,6 +1,9 @@
 """Where a request came from, believing X-Forwarded-* only from trusted proxies."""
 from __future__ import annotations
 
+import functools
+import ipaddress
+
 from aiohttp import hdrs, web
 
 from app.http.appkeys import SETTINGS
@@ -14,21 +17,49 @@ def _text(value: str, limit: int) -> str:
     return value if value.isascii() else value.encode("utf-8", "replace").decode()
 
 
+@functools.lru_cache(maxsize=8)
+def _networks(trusted_proxies: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    # Settings refused any entry that does not parse (HttpSettings._proxies_are_addresses).
+    return tuple(_unmapped(ipaddress.ip_network(p.strip(), strict=False))
+                 for p in trusted_proxies.split(",") if p.strip())
+
+
+def _unmapped(network):
+    """An IPv4-mapped IPv6 network (::ffff:10.0.0.0/104) as the IPv4 network it maps."""
+    mapped = getattr(network.network_address, "ipv4_mapped", None)
+    if mapped is None or network.prefixlen < 96:
+        return network
+    return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_proxy(trusted_proxies: str, address: str) -> bool:
+    """Whether ``address`` is one of the trusted proxies: compared as addresses, so that
+    networks (10.0.0.0/8) and other spellings of one address (::ffff:10.0.0.1) match."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in _networks(trusted_proxies))
+
+
 def _from_trusted_proxy(request: web.Request) -> bool:
-    http = request.app[SETTINGS].http
-    # Every request asks; most deployments trust no proxy, so answer that without building a set.
-    return bool(http.trusted_proxies) and request.remote in http.trusted_proxy_set
+    trusted = request.app[SETTINGS].http.trusted_proxies
+    # Every request asks; most deployments trust no proxy, so answer that first.
+    return bool(trusted) and _is_proxy(trusted, request.remote or "")
 
 
 def client_ip(request: web.Request) -> str:
     remote = request.remote or ""
     if not _from_trusted_proxy(request):
         return remote
-    trusted = request.app[SETTINGS].http.trusted_proxy_set
+    trusted = request.app[SETTINGS].http.trusted_proxies
     hops = [h.strip() for h in request.headers.get(hdrs.X_FORWARDED_FOR, "").split(",") if h.strip()]
     # Walk from the right: the first address not one of our proxies is the client.
     for hop in reversed(hops):
-        if hop not in trusted:
+        if not _is_proxy(trusted, hop):
             return _text(hop, 64)
     return remote
 
