@@ -59,8 +59,12 @@ class SessionManager:
         if that login's throttle gate is still open when the session is written.
 
         ``credentials_at``: when the account row the credentials were checked against was read
-        (UserRecord.read_at). The session is dated from then, and is not written if a
-        revocation epoch (a password change, a forced logout) came at or after it.
+        (UserRecord.read_at). The session is not written if a revocation epoch (a password
+        change, a forced logout) came at or after it, and is issued (``created_at``) as of
+        then, so an epoch taken after that read but set after the write still covers it
+        (the epoch check and the fan-out's ``created_at <= cutoff``). Its clocks (last seen,
+        the idle and absolute deadlines) start now: the second MFA step may come minutes
+        after the password step, and the session it opens must not be born timed out.
         ``roles_read_at``: when ``roles`` were read; the session is not written if they
         changed since.
 
@@ -69,13 +73,12 @@ class SessionManager:
         :raises TooManyAttemptsError: ``commit``'s gate shut meanwhile (nothing was written).
         """
         now = max(now_s(), not_before + 0.001)
-        if credentials_at:
-            now = min(now, credentials_at)
+        issued = min(now, credentials_at) if credentials_at else now
         session_id = new_session_id()
         record = SessionRecord(
             sid_hash=hash_session_id(session_id), user_id=user_id, email=email, roles=roles,
-            created_at=now, last_seen_at=now, absolute_expires_at=now + self.absolute_timeout_s,
-            idle_timeout_s=self.idle_timeout_s, auth_time=auth_time or now,
+            created_at=issued, last_seen_at=now, absolute_expires_at=now + self.absolute_timeout_s,
+            idle_timeout_s=self.idle_timeout_s, auth_time=auth_time or issued,
             ip=client.ip[:64], user_agent=client.user_agent[:256])
         created = Event("auth.session.created", user_id,
                         {"handle": record.handle, **client.context()}, time=now)
