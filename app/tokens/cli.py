@@ -10,11 +10,12 @@ from app.tokens.keyring import KEYS_MESSAGE
 
 async def rotate_keys(settings: Settings) -> str:
     """Add a signing key and tell every web process; returns the new kid."""
+    from app.cli_ops import CLI_CLIENT
     from app.services import build_services
 
     services = build_services(settings)
     try:
-        kid = await services.tokens.keyring.rotate()
+        kid = await services.tokens.keyring.rotate(CLI_CLIENT.context())
         await services.redis.publish(services.session_store.keys.channel, KEYS_MESSAGE)
         return kid
     finally:

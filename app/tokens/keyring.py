@@ -21,6 +21,10 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.clock import now_s
+from app.db import outbox
+from app.db.outbox import OutboxRelay
+from app.events.envelope import Event
+from app.events.publisher import EventPublisher
 from app.tokens.keys import (KID_PATTERN, KeyPassphraseError, SigningKey, decrypt_private_key, encrypt_private_key,
                              generate_private_key, public_jwk, public_key_from_jwk, thumbprint_kid)
 from app.tokens.models import SigningKeyRow
@@ -37,8 +41,11 @@ def _ts(value: datetime | None) -> float | None:
 
 class KeyRing:
     def __init__(self, *, sessionmaker: async_sessionmaker, passphrase: bytes, algorithm: str,
-                 retain_s: float, reload_s: float) -> None:
+                 retain_s: float, reload_s: float, publisher: EventPublisher | None = None) -> None:
         self.sessionmaker = sessionmaker
+        # Each new key commits an ``auth.key.rotated`` event with it (through the outbox).
+        self.publisher = publisher
+        self.relay = OutboxRelay(sessionmaker=sessionmaker, publisher=publisher) if publisher else None
         self.passphrase = passphrase
         self.algorithm = algorithm
         self.retain_s = retain_s
@@ -150,19 +157,29 @@ class KeyRing:
                 .order_by(SigningKeyRow.created_at.desc()).limit(1))
             if current is not None and current != replace:
                 return current
-            return await self._add(session)
+            kid, event = await self._add(session, reason="first_key" if current is None else "undecryptable")
+        await self._relay(event)
+        return kid
 
-    async def rotate(self) -> str:
+    async def rotate(self, context: dict | None = None) -> str:
         """Add a new signing key; older keys stay published until their tokens expired.
-        Rows retired past that are deleted (their private halves with them)."""
+        Rows retired past that are deleted (their private halves with them). ``context``:
+        who asked, for the event."""
         async with self.sessionmaker() as session, session.begin():
             await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
-            return await self._add(session)
+            kid, event = await self._add(session, reason="rotated", context=context)
+        await self._relay(event)
+        return kid
 
-    async def _add(self, session) -> str:
+    async def _relay(self, event: Event | None) -> None:
+        if event is not None and self.relay is not None:
+            await self.relay.relay([event.id])
+
+    async def _add(self, session, *, reason: str, context: dict | None = None) -> tuple[str, Event | None]:
         now = datetime.now(UTC)
-        await session.execute(update(SigningKeyRow).where(SigningKeyRow.superseded_at.is_(None))
-                              .values(superseded_at=now))
+        superseded = (await session.scalars(
+            update(SigningKeyRow).where(SigningKeyRow.superseded_at.is_(None))
+            .values(superseded_at=now).returning(SigningKeyRow.kid))).all()
         cutoff = datetime.fromtimestamp(now.timestamp() - self.retain_s, UTC)
         await session.execute(delete(SigningKeyRow).where(SigningKeyRow.superseded_at < cutoff))
         private = generate_private_key(self.algorithm)
@@ -172,4 +189,9 @@ class KeyRing:
                                   private_pem=encrypt_private_key(private, self.passphrase), created_at=now))
         await session.flush()
         log.info("new signing key %s (%s)", kid, self.algorithm)
-        return kid
+        event = None
+        if self.publisher is not None:
+            event = Event("auth.key.rotated", None, {"kid": kid, "alg": self.algorithm, "reason": reason,
+                                                     "superseded": sorted(superseded), **(context or {})})
+            outbox.stage(session, self.publisher, event)
+        return kid, event

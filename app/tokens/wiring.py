@@ -14,7 +14,8 @@ def build_tokens(settings, *, redis, sessionmaker, users, publisher, accounts, c
     keyring = KeyRing(sessionmaker=sessionmaker, passphrase=load_passphrase(t.keys_passphrase, t.keys_dir),
                       algorithm=t.algorithm,
                       # A superseded key may have signed until every process heard of the rotation.
-                      retain_s=t.access_ttl_s + t.leeway_s + t.keys_reload_s, reload_s=t.keys_reload_s)
+                      retain_s=t.access_ttl_s + t.leeway_s + t.keys_reload_s, reload_s=t.keys_reload_s,
+                      publisher=publisher)
     store = RedisTokenStore(redis=redis, publisher=publisher, prefix=settings.redis.key_prefix, channel=channel,
                             leeway_s=t.leeway_s)
     cache = None

@@ -1,5 +1,6 @@
 """create-client prints the secret once; keys rotate adds a key the running web process uses."""
 import asyncio
+import json
 import re
 
 import jwt
@@ -39,3 +40,19 @@ async def test_keys_rotate_cli_switches_a_running_process(serve, make_settings):
     assert jwt.get_unverified_header(after["access_token"])["kid"] == new_kid != old_kid
     kids = {k["kid"] for k in (await (await client.get("/.well-known/jwks.json")).json())["keys"]}
     assert {old_kid, new_kid} <= kids
+
+
+async def test_keys_rotate_emits_one_event_naming_the_keys(serve, make_settings, redis):
+    """A signing-key change is a state change (invariant 4), and the audit trail must show it."""
+    settings = token_settings(make_settings)
+    client = await serve(settings)
+    old_kid = (await client.server.app[SERVICES].tokens.keyring.current()).kid
+    code, out, err = await _cli(settings, "keys", "rotate")
+    assert code == 0, err
+    new_kid = re.search(r"new signing key (\S+)", out).group(1)
+    events = [json.loads(f["event"]) for _, f in await redis.xrange(settings.events.stream)]
+    rotated = [e for e in events if e["type"] == "auth.key.rotated" and e["data"]["reason"] == "rotated"]
+    assert len(rotated) == 1, [e["type"] for e in events]
+    data = rotated[0]["data"]
+    assert data["kid"] == new_kid and data["superseded"] == [old_kid] and data["user_agent"] == "cli"
+    assert "private" not in json.dumps(data).lower()
