@@ -257,18 +257,71 @@ def _compile_leaf(leaf: Leaf, context: Mapping[str, Any], missing: bool) -> Pred
         if op == "$in":
             return lambda attrs: member(attrs.get(attr))
         return lambda attrs: (v := attrs.get(attr)) is None or not member(v)
+    # Set operations on the list's element keys: a long list costs one pass over it (shared by
+    # every rule of a check, see Attributes), never its length times the operand's.
+    needed = frozenset(map(_tag, items))
     if op == "$all":
-        return lambda attrs: isinstance(v := attrs.get(attr), list | tuple) and all(
-            any(_same(e, i) for e in v) for i in items)
-    return lambda attrs: isinstance(v := attrs.get(attr), list | tuple) and any(
-        any(_same(e, i) for e in v) for i in items)
+        return lambda attrs: (have := _element_tags(attrs, attr)) is not None and needed <= have
+    return lambda attrs: (have := _element_tags(attrs, attr)) is not None and not needed.isdisjoint(have)
+
+
+class Attributes(dict):
+    """A resource's attributes for one check: each list attribute's element keys are computed
+    once, however many $all/$any conditions look at it."""
+
+    __slots__ = ("_tags",)
+
+    def element_tags(self, name: str, value: list | tuple) -> frozenset:
+        try:
+            memo = self._tags
+        except AttributeError:
+            memo = self._tags = {}
+        found = memo.get(name)
+        if found is None:
+            found = memo[name] = frozenset(map(_tag, value))
+        return found
+
+
+def _element_tags(attrs: Mapping[str, Any], attr: str) -> frozenset | None:
+    """The ``_tag`` keys of a list attribute's elements; None when it is not a list."""
+    value = attrs.get(attr)
+    if not isinstance(value, list | tuple):
+        return None
+    if isinstance(attrs, Attributes):
+        return attrs.element_tags(attr, value)
+    return frozenset(map(_tag, value))
+
+
+def scans_lists(node: Node) -> bool:
+    """Does any condition of ``node`` look inside a list attribute ($all/$any)?"""
+    if isinstance(node, Leaf):
+        return node.op in ("$all", "$any")
+    if isinstance(node, Negation):
+        return scans_lists(node.part)
+    return any(scans_lists(p) for p in node.parts)
+
+
+def _tag(value: Any) -> tuple | None:
+    """A hashable key equal to another exactly when ``_same`` calls the two values the same,
+    so that sets can stand in for pairwise comparison: a bool, a string and a number never
+    share a key (true != 1, "1" != 1) while 1 and 1.0 do. None for null, lists and objects,
+    which no operand item (a non-null scalar) can equal."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, str):
+        return ("s", value)
+    if isinstance(value, int | float):
+        return ("n", value)
+    return None
 
 
 def _membership(items: tuple) -> Callable[[Any], bool]:
+    """Is a value the same (``_same``) as one of ``items`` (non-null scalars)? One set lookup."""
     if all(isinstance(i, str) for i in items):
         strings = frozenset(items)
         return lambda v: isinstance(v, str) and v in strings
-    return lambda v: v is not None and any(_same(v, i) for i in items)
+    tags = frozenset(map(_tag, items))
+    return lambda v: _tag(v) in tags
 
 
 def attributes_named(node: Node) -> set[str]:

@@ -85,12 +85,13 @@ NO_MATCH = Decision(False, None, "no rule allows this")
 
 
 class _Bound:
-    __slots__ = ("spec", "test", "summary")
+    __slots__ = ("spec", "test", "summary", "scans_lists")
 
     def __init__(self, spec: RuleSpec, context: Mapping[str, Any]) -> None:
         self.spec = spec
         self.test = conditions.compile_predicate(spec.node, context, missing=spec.effect == "deny")
         self.summary = spec.summary()
+        self.scans_lists = conditions.scans_lists(spec.node)
 
 
 class PolicyView:
@@ -102,16 +103,18 @@ class PolicyView:
         self.permissions = permissions
         self.context = dict(context)
         self._rules = [_Bound(r, self.context) for r in rules]
-        self._index: dict[tuple[str, str], tuple[tuple[_Bound, ...], tuple[_Bound, ...]]] = {}
+        self._index: dict[tuple[str, str], tuple[tuple[_Bound, ...], tuple[_Bound, ...], bool]] = {}
 
-    def _applicable(self, action: str, subject_type: str) -> tuple[tuple[_Bound, ...], tuple[_Bound, ...]]:
+    def _applicable(self, action: str, subject_type: str) -> tuple[tuple[_Bound, ...], tuple[_Bound, ...], bool]:
+        """(deny rules, allow rules, whether any of them looks inside list attributes)."""
         key = (action, subject_type)
         found = self._index.get(key)
         if found is None:
             hits = [b for b in self._rules
                     if b.spec.action in (action, ANY_ACTION) and b.spec.subject_type in (subject_type, ANY_TYPE)]
             found = (tuple(b for b in hits if b.spec.effect == "deny"),
-                     tuple(b for b in hits if b.spec.effect == "allow"))
+                     tuple(b for b in hits if b.spec.effect == "allow"),
+                     any(b.scans_lists for b in hits))
             if len(self._index) < 4096:
                 self._index[key] = found
         return found
@@ -120,7 +123,10 @@ class PolicyView:
               field_: str | None = None) -> Decision:
         """May this caller do ``action`` on a ``subject_type`` with ``attributes`` (to ``field_``)?"""
         attrs = attributes or {}
-        denies, allows = self._applicable(action, subject_type)
+        denies, allows, scans_lists = self._applicable(action, subject_type)
+        if scans_lists:
+            # Every $all/$any rule of this check then shares one pass over a long list.
+            attrs = conditions.Attributes(attrs)
         for bound in denies:
             fields = bound.spec.fields
             # A deny limited to fields only denies those fields, not the whole object.
@@ -137,7 +143,7 @@ class PolicyView:
 
     def sql_filter(self, action: str, subject_type: str, columns: Mapping[str, ColumnElement]) -> ColumnElement:
         """A WHERE clause selecting exactly the rows ``check(action, subject_type, row)`` allows."""
-        denies, allows = self._applicable(action, subject_type)
+        denies, allows, _ = self._applicable(action, subject_type)
         denied = [to_clause(b.spec.node, self.context, columns, missing=True)
                   for b in denies if b.spec.fields is None]
         if self.permissions.match(f"{subject_type}:{action}") is not None:
