@@ -8,8 +8,9 @@ Syntax (JSON)::
     several keys in one object are ANDed.
 
 Values: strings, numbers, booleans, null, lists (for $in/$nin/$all/$any).
-Placeholders (whole values only): ``${user.id}``, ``${user.email}``, ``${user.kind}``
-(scalars) and ``${user.roles}`` (a list: $in/$nin/$all/$any only).
+Placeholders (whole values only, never part of a string nor an item of a list):
+``${user.id}``, ``${user.email}``, ``${user.kind}`` (scalars) and ``${user.roles}``
+(a list: $in/$nin/$all/$any only).
 
 Semantics shared by the point check and the SQL filter (a missing attribute is null):
 - eq/$eq/$ne compare by type (true != 1); null equals only null; $ne is "is distinct from".
@@ -70,6 +71,9 @@ class Negation:
 
 Node = Leaf | Junction | Negation
 TRUE = Junction("and", ())
+# A condition no caller has a value for. Like a placeholder without a value it counts for a
+# deny rule and against an allow rule; it stands in for a stored rule that no longer parses.
+UNREADABLE = Leaf("_", "$eq", Placeholder("unreadable"))
 
 
 def parse(data: Any) -> Node:
@@ -139,7 +143,7 @@ def _leaf(attr: str, op: str, operand: Any, path: str, counter: list[int]) -> Le
         return Leaf(attr, op, placeholder)
     if not isinstance(operand, list) or len(operand) > MAX_LIST:
         raise _fail(path, f"{op} needs a list of at most {MAX_LIST} values")
-    items = tuple(_scalar(item, f"{path}[{i}]") for i, item in enumerate(operand))
+    items = tuple(_list_item(item, f"{path}[{i}]") for i, item in enumerate(operand))
     if any(item is None for item in items):
         raise _fail(path, f"{op} lists cannot contain null")
     return Leaf(attr, op, items)
@@ -155,6 +159,16 @@ def _placeholder(value: Any, path: str) -> Placeholder | None:
     if name not in SCALAR_PLACEHOLDERS | LIST_PLACEHOLDERS:
         raise _fail(path, f"unknown placeholder ${{{name}}}")
     return Placeholder(name)
+
+
+def _list_item(value: Any, path: str) -> Any:
+    # A placeholder stands for a whole value, never for one item of a list: stored as text,
+    # ["${user.id}"] would be compared as the literal string and a deny written so would
+    # never apply. Refused like any other malformed rule.
+    if isinstance(value, str) and "${" in value:
+        raise _fail(path, "placeholders are whole values, never list items: compare the attribute "
+                          "with \"${user.id}\" itself, or use \"${user.roles}\" as the whole list")
+    return _scalar(value, path)
 
 
 def _scalar(value: Any, path: str) -> Any:

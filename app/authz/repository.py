@@ -1,6 +1,7 @@
 """Roles, their permissions and parents, and rules in Postgres (inside a caller's transaction)."""
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 
@@ -9,9 +10,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.authz import conditions
+from app.authz.errors import RuleError
 from app.authz.models import Policy, RoleParent, RolePermission
 from app.authz.rules import RuleSpec
 from app.db.models import Role, UserRole
+
+log = logging.getLogger("app.authz")
 
 # One advisory lock serialises role-graph writes, so two concurrent edits cannot
 # each pass the cycle check and together close a cycle.
@@ -39,11 +43,22 @@ class RoleRow:
 
 
 def spec_of(row: Policy) -> RuleSpec:
-    # Stored rules were validated on the way in; parse again only to rebuild the tree.
     return RuleSpec(id=str(row.id), effect=row.effect, action=row.action, subject_type=row.subject_type,
                     conditions=row.conditions, fields=tuple(row.fields) if row.fields else None,
                     role=row.role_name, user_id=str(row.user_id) if row.user_id else None,
-                    node=conditions.parse(row.conditions))
+                    node=_stored_conditions(row))
+
+
+def _stored_conditions(row: Policy) -> conditions.Node:
+    """The condition tree of a stored rule (validated on the way in; parsed again to rebuild it)."""
+    try:
+        return conditions.parse(row.conditions)
+    except RuleError as e:
+        # Stored under older checks (a placeholder inside a list was once kept as literal text)
+        # and refused now. One such rule must not break every decision, nor count as written:
+        # it fails closed, a deny applying to everything it names and an allow to nothing.
+        log.warning("policy %s no longer parses (%s); it fails closed until rewritten or deleted", row.id, e.detail)
+        return conditions.UNREADABLE
 
 
 class AuthzRepository:
