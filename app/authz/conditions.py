@@ -338,6 +338,15 @@ def _membership(items: tuple) -> Callable[[Any], bool]:
     return lambda v: _tag(v) in tags
 
 
+def placeholders_named(node: Node) -> set[str]:
+    """The placeholder names ``node`` refers to (``user.email`` ...)."""
+    if isinstance(node, Leaf):
+        return {node.operand.name} if isinstance(node.operand, Placeholder) else set()
+    if isinstance(node, Negation):
+        return placeholders_named(node.part)
+    return set().union(*(placeholders_named(p) for p in node.parts))
+
+
 def attributes_named(node: Node) -> set[str]:
     if isinstance(node, Leaf):
         return {node.attr}

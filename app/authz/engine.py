@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.authz.emails import UserEmails
 from app.authz.hierarchy import closure
 from app.authz.permissions import PermissionSet
 from app.authz.repository import AuthzRepository, Snapshot
@@ -27,7 +28,11 @@ MESSAGE_PREFIX = "authz:"
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """The caller as the service knows it; roles are the directly held ones."""
+    """The caller as the service knows it; roles are the directly held ones.
+
+    A user's ``email`` is None when the caller came without it (an access token carries
+    none); ``Authorizer.decision_view`` reads it when a rule needs it.
+    """
 
     kind: str  # "user" | "client"
     id: str
@@ -54,8 +59,9 @@ def view_from(snapshot: Snapshot, subject: Subject) -> PolicyView:
 class Authorizer:
     def __init__(self, *, sessionmaker: async_sessionmaker, repository: AuthzRepository, redis: Redis,
                  version_key: str, cache_size: int = 10_000,
-                 is_trusted: Callable[[], bool] = lambda: False) -> None:
+                 is_trusted: Callable[[], bool] = lambda: False, emails: UserEmails | None = None) -> None:
         self.sessionmaker = sessionmaker
+        self.emails = emails
         self.repository = repository
         self.redis = redis
         self.version_key = version_key
@@ -82,6 +88,20 @@ class Authorizer:
         if len(self._views) > self.cache_size:
             self._views.popitem(last=False)
         return view
+
+    async def decision_view(self, subject: Subject) -> PolicyView:
+        """``view``, for deciding rule conditions: a user who came without an email (Bearer)
+        gets it filled in when one of their rules refers to ``${user.email}``, so a decision
+        does not depend on how the user was named. Roles and permissions alone (guards) need
+        ``view``, which reads nothing more."""
+        view = await self.view(subject)
+        if (subject.kind != "user" or subject.email is not None or self.emails is None
+                or "user.email" not in view.placeholders):
+            return view
+        email = await self.emails.email_of(subject.id)
+        if email is None:
+            return view
+        return await self.view(replace(subject, email=email))
 
     async def _current(self) -> Snapshot:
         snapshot = self._snapshot

@@ -103,6 +103,8 @@ class PolicyView:
         self.permissions = permissions
         self.context = dict(context)
         self._rules = [_Bound(r, self.context) for r in rules]
+        # The placeholders this caller's rules refer to (which values a decision needs).
+        self.placeholders = frozenset().union(*(conditions.placeholders_named(b.spec.node) for b in self._rules))
         self._index: dict[tuple[str, str], tuple[tuple[_Bound, ...], tuple[_Bound, ...], bool]] = {}
 
     def _applicable(self, action: str, subject_type: str) -> tuple[tuple[_Bound, ...], tuple[_Bound, ...], bool]:

@@ -142,7 +142,7 @@ async def check(request: web.Request) -> web.Response:
             raise UnknownActionError(f"Unknown action {item.action!r}; use one of: {', '.join(sorted(actions))}.",
                                      index=i)
     subject = await _subject(request, body.subject)
-    view = await request.app[SERVICES].authz.view(subject)
+    view = await request.app[SERVICES].authz.decision_view(subject)
     results = [view.check(i.action, i.resource.type, _attributes(i.resource), i.field).reply() for i in items]
     if body.checks is not None:
         return web.json_response({"results": results})
