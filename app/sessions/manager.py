@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from app.throttle import SuccessCommit
 
 
+# Sessions a listing shows at most.
+LISTED_AT_MOST = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
     ip: str = ""
@@ -136,7 +140,9 @@ class SessionManager:
         sid_hash = await self.store.find_by_handle(user_id, handle)
         ended = 0
         if sid_hash is not None:
-            ended = await self.store.revoke(user_id, {sid_hash: self._revoked(user_id, sid_hash, client, "user")})
+            # One a forced logout ended already is gone (not listed either), not ended twice.
+            ended = await self.store.revoke(user_id, {sid_hash: self._revoked(user_id, sid_hash, client, "user")},
+                                            held_only=True)
         if not ended:
             raise NotFoundError("No such session.")
 
@@ -152,7 +158,8 @@ class SessionManager:
         await self.store.set_epoch(user_id, epoch, self.epoch_ttl_s, list(events))
 
     async def list(self, user_id: str) -> list[SessionRecord]:
-        records = await self.store.list_for_user(user_id)
+        """The sessions the user holds, the newest first."""
+        records = await self.store.live_for_user(user_id, limit=LISTED_AT_MOST)
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     @staticmethod

@@ -76,6 +76,17 @@ end
 return {0, kept, 0}
 """
 
+# Whether the user still holds a session (its unpacked value) at ``now``: within both deadlines
+# and issued after their revocation epoch (``epoch``: a number, or false for none). What a
+# forced logout's epoch ended is gone for the user at once, though its key stays until the
+# worker's fan-out deletes and reports it.
+_HOLDS_FUNCTION = """
+local function holds(t, now, epoch)
+  if now >= tonumber(t[6]) or now >= tonumber(t[5]) + tonumber(t[7]) then return false end
+  return not (epoch and tonumber(t[4]) <= epoch)
+end
+"""
+
 # KEYS: session. ARGV: now, user-key prefix, touch granularity (s), session-key prefix,
 # user-agent key prefix. Returns nil, or {status, value, user agent}.
 CHECK = """
@@ -99,11 +110,13 @@ end
 return {'ok', v, ua}
 """
 
-# KEYS: stream. ARGV: session-key prefix, index-key prefix, channel, uid, then
-# (sid_hash, envelope) pairs. Deletes each session the user owns, emits its event
-# only if it existed, publishes the invalidation. Returns how many ended.
+# KEYS: stream, and optionally the user's epoch. ARGV: session-key prefix, index-key prefix,
+# channel, uid, then (sid_hash, envelope) pairs. Deletes each session the user owns, emits its
+# event only if it existed, publishes the invalidation. Returns how many ended.
 # The index entry of a session whose key already vanished (its deadline passed) stays
 # for the sweep, which reports it as expired; dropping it here would lose that event.
+# With the epoch key, a session the epoch already ended is left alone too: the user no
+# longer holds it (LIST does not show it), and the forced logout's fan-out reports it.
 # One message per session, unlike the sweep: a web process of an earlier version
 # (a rolling upgrade) reads one invalidation per message, and a revocation must
 # reach its cache within 100 ms (invariant 1); the sweep's batched message may be
@@ -113,12 +126,17 @@ REVOKE = """
 local n = 0
 local uid = ARGV[4]
 local index = ARGV[2] .. uid .. ':s'
+local epoch = KEYS[2] and redis.call('GET', KEYS[2])
+epoch = epoch and tonumber(epoch)
 for i = 5, #ARGV, 2 do
   local sh = ARGV[i]
   local key = ARGV[1] .. sh
   local v = redis.call('GET', key)
-  if v then
-    if cmsgpack.unpack(v)[1] == uid then
+  local t = v and cmsgpack.unpack(v)
+  if t and t[1] == uid and epoch and tonumber(t[4]) <= epoch then
+    -- ended by the epoch already: not the caller's to end again
+  elseif v then
+    if t[1] == uid then
       redis.call('DEL', key)
       n = n + 1
       redis.call('XADD', KEYS[1], '*', 'event', ARGV[i + 1])
@@ -128,6 +146,41 @@ for i = 5, #ARGV, 2 do
   end
 end
 return n
+"""
+
+# KEYS: the user's index, their epoch. ARGV: now, session-key prefix, user-agent key prefix,
+# uid, limit, look budget. The sessions the user holds (see holds), the latest deadline first
+# (the most recently used), at most ``limit`` of them, looking at no more than ``look budget``
+# index entries: a flat list of (sid hash, value, user agent). The epoch is read in the same
+# step as the sessions, so what a forced logout ended is never listed as live. Entries
+# past their deadline (waiting for the sweep) are not even looked at, and those the epoch
+# ended sort last (they can no longer slide their deadline).
+LIST = _HOLDS_FUNCTION + """
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[5])
+local epoch = redis.call('GET', KEYS[2])
+epoch = epoch and tonumber(epoch)
+local out, agents, found = {}, {}, 0
+local members = redis.call('ZRANGE', KEYS[1], '+inf', '(' .. ARGV[1], 'BYSCORE', 'REV', 'LIMIT', 0, ARGV[6])
+for _, sh in ipairs(members) do
+  if found >= limit then break end
+  local v = redis.call('GET', ARGV[2] .. sh)
+  if v then
+    local t = cmsgpack.unpack(v)
+    if t[1] == ARGV[4] and holds(t, now, epoch) then
+      local ua = agents[t[10]]
+      if not ua then
+        ua = redis.call('GET', ARGV[3] .. t[10]) or ''
+        agents[t[10]] = ua
+      end
+      out[#out + 1] = sh
+      out[#out + 1] = v
+      out[#out + 1] = ua
+      found = found + 1
+    end
+  end
+end
+return out
 """
 
 # KEYS: due-zset, stream. ARGV: now, limit, session-key prefix, index-key prefix,

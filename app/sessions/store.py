@@ -52,6 +52,10 @@ class Lookup:
     record: SessionRecord
 
 
+# Index entries a listing may look at beyond its limit: those a revocation epoch ended (they
+# sort last, and the fan-out soon deletes them) and a few a second from their deadline.
+LIST_SLACK = 100
+
 # session_guard's codes (app.sessions.scripts).
 GUARD_REVOKED, GUARD_ROLES_CHANGED = 1, 2
 
@@ -69,8 +73,9 @@ class SessionStore(Protocol):
     async def create(self, record: SessionRecord, events: list[Event], commit: SuccessCommit | None = None,
                      *, roles_read_at: float | None = None) -> Created: ...
     async def read(self, sid_hash: str, now: float) -> Lookup | None: ...
+    async def live_for_user(self, user_id: str, *, limit: int) -> list[SessionRecord]: ...
     async def list_for_user(self, user_id: str) -> list[SessionRecord]: ...
-    async def revoke(self, user_id: str, ended: dict[str, Event]) -> int: ...
+    async def revoke(self, user_id: str, ended: dict[str, Event], *, held_only: bool = False) -> int: ...
     async def sweep_expired(self, now: float, limit: int) -> tuple[int, int]: ...
 
 
@@ -107,6 +112,10 @@ def _pack(record: SessionRecord, ua_id: str) -> bytes:
                           record.auth_time, record.ip, ua_id])
 
 
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _record(sid_hash: str, value: bytes, user_agent: str | bytes) -> SessionRecord:
     uid, email, roles, created, seen, abs_, idle, auth, ip, _ = msgpack.unpackb(value)
     return SessionRecord(
@@ -130,6 +139,7 @@ class RedisSessionStore:
         self._create_committed = redis.register_script(scripts.CREATE_COMMITTED)
         self._check = redis.register_script(scripts.CHECK)
         self._revoke = redis.register_script(scripts.REVOKE)
+        self._list = redis.register_script(scripts.LIST)
         self._sweep = redis.register_script(scripts.SWEEP)
         self._set_profile = redis.register_script(scripts.SET_PROFILE)
 
@@ -172,7 +182,20 @@ class RedisSessionStore:
         status = result[0].decode() if isinstance(result[0], bytes) else result[0]
         return Lookup(status=status, record=_record(sid_hash, result[1], result[2]))
 
+    async def live_for_user(self, user_id: str, *, limit: int) -> list[SessionRecord]:
+        """The sessions the user holds now, the most recently used first, at most ``limit``:
+        within both deadlines and issued after the user's revocation epoch, which is read in
+        the same script (so what a forced logout ended is gone here before its fan-out runs)."""
+        k = self.keys
+        flat = await self._list(keys=[k.user_index(user_id), k.user_epoch(user_id)],
+                                args=[repr(now_s()), k.session_prefix, k.user_agent_prefix, user_id, limit,
+                                      limit + LIST_SLACK])
+        return [_record(_text(flat[i]), flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+
     async def list_for_user(self, user_id: str) -> list[SessionRecord]:
+        """Every stored session of the user within its deadlines, including those a revocation
+        epoch already ended: the forced logout's fan-out finds its targets here. What the user
+        still holds is ``live_for_user``."""
         sid_hashes = await self.all_for_user(user_id)
         if not sid_hashes:
             return []
@@ -190,24 +213,26 @@ class RedisSessionStore:
         if len(handle) != HANDLE_CHARS:
             return None
         for member in await self.redis.zrange(self.keys.user_index(user_id), 0, -1):
-            sh = member.decode() if isinstance(member, bytes) else member
+            sh = _text(member)
             if sh[:HANDLE_CHARS] == handle:
                 return sh
         return None
 
     async def all_for_user(self, user_id: str) -> list[str]:
-        return [m.decode() if isinstance(m, bytes) else m
-                for m in await self.redis.zrange(self.keys.user_index(user_id), 0, -1)]
+        return [_text(m) for m in await self.redis.zrange(self.keys.user_index(user_id), 0, -1)]
 
-    async def revoke(self, user_id: str, ended: dict[str, Event]) -> int:
-        """End the user's sessions named by sid hash, each with its event."""
+    async def revoke(self, user_id: str, ended: dict[str, Event], *, held_only: bool = False) -> int:
+        """End the user's sessions named by sid hash, each with its event; returns how many
+        existed and ended. ``held_only``: leave alone those the user's revocation epoch ended
+        already (they are the forced logout's to report), as the user no longer holds them."""
         if not ended:
             return 0
         k = self.keys
         args: list = [k.session_prefix, k.user_prefix, k.channel, user_id]
         for sid_hash, event in ended.items():
             args += [sid_hash, self.publisher.encode(event)]
-        return int(await self._revoke(keys=[self.publisher.stream], args=args))
+        keys = [self.publisher.stream, k.user_epoch(user_id)] if held_only else [self.publisher.stream]
+        return int(await self._revoke(keys=keys, args=args))
 
     async def set_epoch(self, user_id: str, epoch: float, ttl_s: int, events: list[Event]) -> None:
         """Reject every session and token of the user issued at or before ``epoch``."""
