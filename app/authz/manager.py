@@ -242,13 +242,16 @@ class AuthzManager:
         return policy
 
     async def delete_policy(self, policy_id: str, actor: Actor) -> None:
+        """:raises NotFoundError: no such policy, or a concurrent call deleted it first."""
         async with self.sessionmaker() as session, session.begin():
-            policy = await self.repository.policy(session, policy_id)
-            if policy is None:
+            # DELETE ... RETURNING, not read-then-delete: of concurrent deletes only the one that
+            # removed the row answers 204 and emits the event.
+            deleted = await self.repository.delete_policy(session, policy_id)
+            if deleted is None:
                 raise NotFoundError("No such policy.")
-            event = Event("auth.policy.changed", str(policy.user_id) if policy.user_id else None, {
-                "change": "deleted", "policy_id": policy_id, "role": policy.role_name, **actor.context()})
-            await self.repository.delete_policy(session, policy)
+            deleted_id, user_id, role = deleted
+            event = Event("auth.policy.changed", user_id, {
+                "change": "deleted", "policy_id": deleted_id, "role": role, **actor.context()})
             outbox.stage(session, self.publisher, event)
         await self._changed([event])
 

@@ -167,5 +167,16 @@ class AuthzRepository:
         session.add(policy)
         await session.flush()
 
-    async def delete_policy(self, session: AsyncSession, policy: Policy) -> None:
-        await session.delete(policy)
+    async def delete_policy(self, session: AsyncSession,
+                            policy_id: str) -> tuple[str, str | None, str | None] | None:
+        """Delete one rule; (its id, user id, role) when this call deleted it, None when there was
+        none to delete (of concurrent deletes, exactly one gets the row)."""
+        try:
+            pid = uuid.UUID(policy_id)
+        except ValueError:
+            return None
+        row = (await session.execute(
+            delete(Policy).where(Policy.id == pid).returning(Policy.user_id, Policy.role_name))).first()
+        if row is None:
+            return None
+        return str(pid), (str(row.user_id) if row.user_id else None), row.role_name
