@@ -126,7 +126,7 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
                                      publisher=publisher, relay=relay, store=store, bus=bus)
     tasks = TaskQueue(settings)
     forced_logout = ForcedLogout(sessionmaker=sessionmaker, users=users, sessions=sessions,
-                                 publisher=publisher, relay=relay, dispatch=tasks)
+                                 publisher=publisher, relay=relay, dispatch=tasks, throttle=throttle)
     tokens = build_tokens(settings, redis=redis, sessionmaker=sessionmaker, users=users, publisher=publisher,
                           accounts=accounts, channel=store.keys.channel, bus=bus)
     clients = build_clients(settings, redis=redis, sessionmaker=sessionmaker, hasher=hasher, publisher=publisher,
@@ -145,4 +145,4 @@ def build_throttle(settings: Settings, redis: Redis) -> RedisThrottle:
     ip = Backoff(free=t.ip_free_failures, base_delay_s=t.base_delay_s, max_delay_s=t.max_delay_s,
                  window_s=t.window_s)
     return RedisThrottle(redis=redis, prefix=settings.redis.key_prefix, account=account, ip=ip,
-                         device_ttl_s=t.device_ttl_s)
+                         device_ttl_s=t.device_ttl_s, max_devices=t.max_devices)

@@ -253,6 +253,9 @@ class ThrottleSettings(BaseModel):
     window_s: PositiveInt = 86400
     # A trusted-device cookie lets its holder past a blocked account (the owner's way in).
     device_ttl_s: PositiveInt = 90 * 86400
+    # Devices one account may trust at once; past it the oldest is dropped. Each is a budget of
+    # guesses of its own: this bounds what a password thief gains by logging in again and again.
+    max_devices: int = Field(default=20, ge=1, le=1000)
     device_cookie: str = ""  # empty: the session cookie's name + "-device"
 
 

@@ -3,7 +3,9 @@
 Two halves. ``force`` (in the web request) sets the user's revocation epoch,
 which every web process checks in the same round trip as the session read, so
 every session and token is rejected before the admin gets the reply; the
-``auth.user.forced_logout`` event commits with the epoch. ``fan_out`` (in a
+``auth.user.forced_logout`` event commits with the epoch. It also stops trusting
+the user's devices (app.throttle), so none lets its holder past the login
+throttle any more. ``fan_out`` (in a
 worker) then deletes the sessions themselves (one ``auth.session.revoked``
 each), revokes live tokens and tells the web processes to drop cached entries.
 ``fan_out`` is idempotent: a second run finds nothing left to end.
@@ -21,12 +23,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
-from app.db.users import UserRepository
+from app.db.users import UserRecord, UserRepository
 from app.errors import NotFoundError, ServiceUnavailableError
 from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.sessions.manager import ClientInfo, SessionManager
 from app.taskqueue import FORCED_LOGOUT
+from app.throttle import Throttle, account_key
 
 log = logging.getLogger("app.accounts")
 
@@ -51,27 +54,34 @@ class FanOutReport:
 
 class ForcedLogout:
     def __init__(self, *, sessionmaker: async_sessionmaker, users: UserRepository, sessions: SessionManager,
-                 publisher: EventPublisher, relay: OutboxRelay, dispatch: Dispatch) -> None:
+                 publisher: EventPublisher, relay: OutboxRelay, dispatch: Dispatch,
+                 throttle: Throttle | None = None) -> None:
         self.sessionmaker = sessionmaker
         self.users = users
         self.sessions = sessions
         self.publisher = publisher
         self.relay = relay
         self.dispatch = dispatch
+        self.throttle = throttle
 
     async def force(self, user_id: str, actor: Actor, *, reason: str = "admin") -> str:
-        """Reject every session and token of the user now; returns the fan-out task id.
+        """Reject every session and token of the user now and stop trusting their devices;
+        returns the fan-out task id.
 
         :raises NotFoundError: no such user.
         :raises ServiceUnavailableError: the fan-out could not be queued (the epoch is
             set already, so the user is logged out; calling again is harmless).
         """
-        user_id = await self._stored_id(user_id)
+        user = await self._stored(user_id)
+        user_id = user.id
         epoch = now_s()
         task_id = str(uuid.uuid4())
         event = Event("auth.user.forced_logout", user_id,
                       {"reason": reason, "actor": actor.id, "task_id": task_id, **actor.client.context()})
         await self.sessions.revoke_everything_before(user_id, epoch, [event])
+        # Once the epoch is set: no device a login before it earned stays trusted, and one that
+        # read the credentials before it trusts none (app.throttle.devices).
+        await self._revoke_devices(user)
         return await self.dispatch.send(FORCED_LOGOUT, {"user_id": user_id, "epoch": epoch, "reason": reason},
                                         task_id=task_id)
 
@@ -80,12 +90,15 @@ class ForcedLogout:
 
         :raises NotFoundError: no such user.
         """
-        user_id = await self._stored_id(user_id)
+        user = await self._stored(user_id)
+        user_id = user.id
         # Rejected before the commit as well as after it: if Redis fails after the commit
-        # (503), the disabled account's sessions must not live on until someone retries.
-        # A failed commit just logs the user out. The epoch after the commit (in ``force``)
-        # covers a login that read the account before the commit.
+        # (503), the disabled account's sessions must not live on until someone retries,
+        # nor its devices until it is enabled again. A failed commit just logs the user out.
+        # The epoch after the commit (in ``force``) covers a login that read the account
+        # before the commit.
         await self.sessions.revoke_everything_before(user_id, now_s())
+        await self._revoke_devices(user)
         await self._set_disabled(user_id, True, actor)
         return await self.force(user_id, actor, reason="disabled")
 
@@ -128,14 +141,18 @@ class ForcedLogout:
         await store.redis.publish(store.keys.channel, f"u:{user_id}")
         return FanOutReport(sessions_ended=ended, tokens_revoked=revoked)
 
-    async def _stored_id(self, user_id: str) -> str:
-        """The user's id as stored (``by_id`` accepts other spellings of a UUID; Redis keys
-        and events must use this one). :raises NotFoundError: no such user."""
+    async def _stored(self, user_id: str) -> UserRecord:
+        """The user, whose ``id`` is as stored (``by_id`` accepts other spellings of a UUID;
+        Redis keys and events must use that one). :raises NotFoundError: no such user."""
         async with self.sessionmaker() as session:
             user = await self.users.by_id(session, user_id)
         if user is None:
             raise NotFoundError("No such user.")
-        return user.id
+        return user
+
+    async def _revoke_devices(self, user: UserRecord) -> None:
+        if self.throttle is not None:
+            await self.throttle.revoke_devices(account_key("user", user.email))
 
     async def _set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> str:
         """Returns the stored id. :raises NotFoundError: no such user."""

@@ -156,8 +156,11 @@ class AccountManager:
             return user, await self.mfa.challenge(user, client)
         # The success, the session and the trusted device in one atomic step (one round trip):
         # the session exists only if no parallel guess shut the gate while the password hashed.
+        # The device is trusted only if no revocation came after the read of the credentials (an
+        # MFA enrolment that committed while this password-only login hashed).
         commit = None if self.throttle is None else self.throttle.success_commit(
-            attempt, trust_account=account_key("user", user.email), presented_device=device)
+            attempt, trust_account=account_key("user", user.email), presented_device=device,
+            since=user.read_at or None)
         return user, await self._start(user, client, previous, method="password", commit=commit)
 
     async def login_second_factor(self, mfa_token: str, code: str, client: ClientInfo,
@@ -243,16 +246,25 @@ class AccountManager:
             events=[Event("auth.reauthenticated", user.id, {"handle_before": current.handle,
                                                              **client.context()})])
 
-    async def remember_device(self, email: str, current: str | None = None) -> str | None:
-        """A trusted-device token for the account just logged in to (None: no throttle)."""
+    async def remember_device(self, email: str, current: str | None = None,
+                              since: float | None = None) -> str | None:
+        """A trusted-device token for the account just logged in to (None: no throttle);
+        ``since``: when the credentials of that login were read (default now)."""
         if self.throttle is None:
             return None
-        return await self.throttle.trust_device(account_key("user", email), current)
+        return await self.throttle.trust_device(account_key("user", email), current, since)
+
+    async def _revoke_devices(self, user: UserRecord, keep: str | None = None) -> None:
+        """Every device trusted for the user stops counting on its own, but ``keep`` (the
+        caller's, if trusted): they were earned with credentials that no longer suffice."""
+        if self.throttle is not None:
+            await self.throttle.revoke_devices(account_key("user", user.email), keep)
 
     async def change_password(self, user_id: str, current: str, new: str, client: ClientInfo,
                               current_session: str | None, device: str | None = None) -> StartedSession | None:
-        """Set a new password, end every session and token of the user, and (for a cookie
-        caller) start a fresh session so the caller stays logged in under a new id.
+        """Set a new password, end every session and token of the user, stop trusting every
+        device but the caller's ``device``, and (for a cookie caller) start a fresh session so
+        the caller stays logged in under a new id.
 
         :raises InvalidCredentialsError: the current password is wrong.
         :raises WeakPasswordError: the policy refuses the new password.
@@ -269,6 +281,7 @@ class AccountManager:
         # what the old password opened must not live on, and the owner's retry cannot help
         # (their current password is the new one). A failed commit just logs the user out.
         await self.sessions.revoke_everything_before(user.id, now_s())
+        await self._revoke_devices(user, keep=device)
         async with self.sessionmaker() as session, session.begin():
             if not await self.users.set_password_hash(session, user.id, new_hash, replacing=user.password_hash):
                 # A concurrent change won: the password checked above is no longer the current one.
@@ -282,6 +295,8 @@ class AccountManager:
         # The epoch rejects every token and session at once; the revocations below
         # then remove the state and tell the audit trail which sessions ended.
         await self.sessions.revoke_everything_before(user.id, epoch)
+        # Again after the commit: a device trusted meanwhile was earned with the old password.
+        await self._revoke_devices(user, keep=device)
         await self.sessions.end_all(user.id, client, reason="password_changed")
         if current_session is None:
             return None

@@ -4,7 +4,9 @@ Codes are throttled on their own per-user counter (``mfa:<user id>``), shared by
 login, confirm and disable, so an attacker who has the password gets no more
 than the throttle allows at guessing the 10^6 codes. A browser trusted for the
 account is counted on its own device counter instead, so holding that counter
-shut does not lock the owner out.
+shut does not lock the owner out. Enrolment revokes every other trusted device:
+those a password alone earned (a thief's among them) must not count once a code
+is needed too.
 """
 from __future__ import annotations
 
@@ -95,7 +97,8 @@ class MfaManager:
 
     async def confirm_setup(self, user: UserRecord, code: str, client: ClientInfo, *,
                             device: str | None = None) -> list[str]:
-        """Enable TOTP with a first code; returns the recovery codes (shown once).
+        """Enable TOTP with a first code; returns the recovery codes (shown once). Every device
+        trusted for the account but the caller's ``device`` stops being trusted.
 
         :raises MfaSetupNotStartedError: no pending setup, or a newer setup replaced it meanwhile.
         :raises MfaAlreadyEnabledError: already enabled.
@@ -127,6 +130,12 @@ class MfaManager:
             # Before the commit: if the gate shut meanwhile the reply is 429 and the rollback
             # leaves MFA off, rather than on with recovery codes the user never saw.
             await self._succeeded(attempt)
+            # Before the commit as well as after it: if Redis fails after the commit (503), the
+            # devices a password alone earned must not outlive the enrolment.
+            await self._revoke_devices(user, keep=device)
+        # After it too: a password-only login that read the account before the commit may have
+        # trusted its device since (and one that reads it after is asked for a code).
+        await self._revoke_devices(user, keep=device)
         await self.relay.relay([event.id])
         return codes
 
@@ -279,6 +288,10 @@ class MfaManager:
                 pass  # counted as without the cookie, which any caller may leave out anyway
         await self.throttle.check(attempt)
         return attempt
+
+    async def _revoke_devices(self, user: UserRecord, keep: str | None) -> None:
+        if self.throttle is not None:
+            await self.throttle.revoke_devices(account_key("user", user.email), keep)
 
     async def _succeeded(self, attempt: Attempt) -> None:
         if self.throttle is not None:

@@ -6,8 +6,9 @@ raises TooManyAttemptsError (``retry_after_s``) when throttled, and the caller
 answers 429 whatever the secret was. See ``app.throttle.limiter`` for the model.
 """
 from app.throttle.attempt import Attempt, account_key, ip_bucket
+from app.throttle.devices import TrustedDeviceStore
 from app.throttle.limiter import IpGate, RedisThrottle, SuccessCommit, Throttle
 from app.throttle.policy import Backoff
 
-__all__ = ["Attempt", "Backoff", "IpGate", "RedisThrottle", "SuccessCommit", "Throttle", "account_key",
-           "ip_bucket"]
+__all__ = ["Attempt", "Backoff", "IpGate", "RedisThrottle", "SuccessCommit", "Throttle", "TrustedDeviceStore",
+           "account_key", "ip_bucket"]

@@ -3,6 +3,7 @@ came from, and the trusted-device token the caller presented, if any."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 
@@ -43,3 +44,9 @@ def ip_bucket(ip: str) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+@functools.lru_cache(maxsize=8192)  # two gate calls per login hash the same names
+def sha256_hex(value: str) -> str:
+    """What Redis keys and values hold instead of a name or a token (no email or secret at rest)."""
+    return hashlib.sha256(value.encode()).hexdigest()

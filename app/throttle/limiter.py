@@ -23,18 +23,19 @@ Model (every web process shares it; one Lua call decides and counts atomically):
   - trusted device: a successful login may be given a device token (a cookie);
     attempts presenting it for the same account are counted on their own
     counter instead of the account and IP+account ones. That is the owner's
-    way in while an attacker holds the account's counter at its block.
+    way in while an attacker holds the account's counter at its block. An
+    account trusts at most ``max_devices`` (the oldest go), each for
+    ``device_ttl_s``, and ``revoke_devices`` ends them all at once (a password
+    change, MFA enrolment, a forced logout): a password thief's devices do not
+    outlive the owner's remedy (``app.throttle.devices``).
 
 Keys (``p`` the Redis prefix; names are SHA-256 so no email sits in Redis):
   p:th:a:<h>  p:th:ia:<h>  p:th:i:<h>  p:th:dc:<h>  counters {n, last}
-  p:th:d:<h>  device token hash -> account hash, expires after ``device_ttl_s``
+  p:th:ds:<h>  p:th:dr:<h>  an account's trusted devices (app.throttle.devices)
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -44,10 +45,13 @@ from app.clock import now_s
 from app.errors import TooManyAttemptsError
 from app.throttle import scripts
 from app.throttle.attempt import Attempt, ip_bucket
+from app.throttle.attempt import sha256_hex as _h
+from app.throttle.devices import DEVICE_TOKEN_BYTES, TrustedDeviceStore
 from app.throttle.policy import Backoff
 
+__all__ = ["DEVICE_TOKEN_BYTES", "IpGate", "RedisThrottle", "SuccessCommit", "Throttle"]
+
 security_log = logging.getLogger("app.security")
-DEVICE_TOKEN_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +68,15 @@ class IpGate:
 class SuccessCommit:
     """A right secret's outcome, for another module's script to record in its own atomic
     step (``scripts.GATE_FUNCTION`` in 'succeed' mode, then, if ``device_keys``,
-    ``scripts.TRUST_DEVICE_FUNCTION``): a login's session is written only if the gate is
-    still open, in the same round trip that resets the counters and trusts the device."""
+    ``scripts.TRUST_DEVICE_FUNCTION``, whose two keys and two arguments these are): a login's
+    session is written only if the gate is still open, in the same round trip that resets the
+    counters and trusts the device."""
 
     gate_keys: list[str]
     gate_args: list
     device_keys: list[str]  # empty: no device to trust
     device_args: list
-    new_device: str  # the token stored if the presented one is not bound to the account
+    new_device: str  # the token stored if the presented one is not trusted for the account
     presented_device: str | None
     refusal: "Callable[[int], TooManyAttemptsError]"
 
@@ -97,36 +102,36 @@ class Throttle(Protocol):
         :raises TooManyAttemptsError: the gate shut meanwhile; the caller must refuse.
         """
 
-    async def trust_device(self, account: str, current: str | None = None) -> str:
-        """A device token bound to ``account`` (the caller stores it in a cookie)."""
+    async def trust_device(self, account: str, current: str | None = None, since: float | None = None) -> str:
+        """A device token trusted for ``account`` (the caller stores it in a cookie); ``since``:
+        when the credentials that earned it were read (default now)."""
+
+    async def revoke_devices(self, account: str, keep: str | None = None) -> int:
+        """Stop trusting every device of ``account`` but ``keep`` (if trusted for it); a login
+        whose credentials were read before this call trusts none. Returns how many stopped."""
 
     def ip_gate(self, ip: str) -> IpGate:
         """What ``check(Attempt(account=None, ip=ip))`` reads, for a caller's own script."""
 
     def success_commit(self, attempt: Attempt, trust_account: str | None = None,
-                       presented_device: str | None = None) -> SuccessCommit:
-        """What ``succeeded(attempt)`` (and ``trust_device(trust_account, presented_device)``)
+                       presented_device: str | None = None, since: float | None = None) -> SuccessCommit:
+        """What ``succeeded(attempt)`` (and ``trust_device(trust_account, presented_device, since)``)
         would write, for a caller's own script to write with its own change."""
 
     def refusal(self, wait_ms: int) -> TooManyAttemptsError:
         """The error for a gate found shut ``wait_ms`` from now."""
 
 
-@functools.lru_cache(maxsize=8192)  # two gate calls per login hash the same names
-def _h(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 class RedisThrottle:
     def __init__(self, *, redis: Redis, prefix: str, account: Backoff, ip: Backoff,
-                 device_ttl_s: int) -> None:
+                 device_ttl_s: int, max_devices: int = 20) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:th:"
         self.account = account
         self.ip = ip
-        self.device_ttl_s = device_ttl_s
+        self.devices = TrustedDeviceStore(redis=redis, prefix=self.prefix, ttl_s=device_ttl_s,
+                                          max_devices=max_devices)
         self._script = redis.register_script(scripts.GATE)
-        self._trust_device = redis.register_script(scripts.TRUST_DEVICE)
 
     def _counters(self, attempt: Attempt) -> list[tuple[str, Backoff, str]]:
         """(key, limits, class) of every counter the attempt may touch."""
@@ -146,19 +151,17 @@ class RedisThrottle:
             counters.append((f"{p}dc:{_h(attempt.device)}", self.account, "d"))
         return counters
 
-    def _device_key(self, device: str | None) -> str:
-        # Without a device the script still needs a key; this one is never written.
-        return f"{self.prefix}d:{_h(device) if device else 'none'}"
-
     def _gate_call(self, mode: str, attempt: Attempt) -> tuple[list[str], list]:
         """The keys and arguments of ``scripts.GATE_FUNCTION`` for this attempt."""
         counters = self._counters(attempt)
-        args: list = [mode, repr(now_s()), _h(attempt.account) if attempt.account and attempt.device else ""]
+        device = attempt.device if attempt.account else None
+        args: list = [mode, repr(now_s()), _h(device) if device else ""]
         for i, (_, b, cls) in enumerate(counters):
             # counters[0] is the per-IP one: kept on success.
             args += [b.free, b.block_after, b.base_delay_s, b.max_delay_s, b.window_s, cls,
                      "keep" if i == 0 else "reset"]
-        return [self._device_key(attempt.device), *(k for k, _, _ in counters)], args
+        return [self.devices.index_key(attempt.account if device else None),
+                *(k for k, _, _ in counters)], args
 
     async def _gate(self, mode: str, attempt: Attempt) -> bool:
         keys, args = self._gate_call(mode, attempt)
@@ -167,17 +170,11 @@ class RedisThrottle:
             raise self.refusal(int(wait_ms))
         return bool(int(trusted))
 
-    def _device_call(self, account: str, presented: str | None) -> tuple[list[str], list, str]:
-        """The keys and arguments of ``scripts.TRUST_DEVICE_FUNCTION``, and the new token it stores
-        unless ``presented`` is already bound to ``account``."""
-        token = secrets.token_urlsafe(DEVICE_TOKEN_BYTES)
-        return [self._device_key(presented), self._device_key(token)], [_h(account), self.device_ttl_s], token
-
     def success_commit(self, attempt: Attempt, trust_account: str | None = None,
-                       presented_device: str | None = None) -> SuccessCommit:
+                       presented_device: str | None = None, since: float | None = None) -> SuccessCommit:
         gate_keys, gate_args = self._gate_call("succeed", attempt)
         device_keys, device_args, new_device = ([], [], "") if trust_account is None else \
-            self._device_call(trust_account, presented_device)
+            self.devices.trust_call(trust_account, presented_device, since)
         return SuccessCommit(gate_keys, gate_args, device_keys, device_args, new_device, presented_device,
                              self.refusal)
 
@@ -198,11 +195,11 @@ class RedisThrottle:
     async def succeeded(self, attempt: Attempt) -> None:
         await self._gate("succeed", attempt)
 
-    async def trust_device(self, account: str, current: str | None = None) -> str:
-        """Bind a device token to ``account``: ``current`` if it already is (its life is
-        extended), else a new one, so repeated logins do not pile up tokens."""
-        keys, args, token = self._device_call(account, current)
-        return current if int(await self._trust_device(keys=keys, args=args)) else token
+    async def trust_device(self, account: str, current: str | None = None, since: float | None = None) -> str:
+        return await self.devices.trust(account, current, since)
 
-    async def forget_device(self, token: str) -> None:
-        await self.redis.delete(self._device_key(token))
+    async def revoke_devices(self, account: str, keep: str | None = None) -> int:
+        return await self.devices.revoke_all(account, keep)
+
+    async def forget_device(self, account: str, token: str) -> None:
+        await self.devices.forget(account, token)

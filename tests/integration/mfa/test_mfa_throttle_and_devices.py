@@ -77,10 +77,16 @@ async def test_signed_in_on_the_trusted_browser_the_owner_can_still_turn_mfa_off
     owner = Browser(client, "sid")
     email = await owner.signed_up()
     device = owner.last_set_cookie["sid-device"].value  # the browser the owner signed up on
-    _, recovery_codes = await enrol(owner)
+    with_device = {"Cookie": f"sid={owner.session_id}; sid-device={device}"}
+    # Enrolled from that browser, which sends its device cookie along: enrolment revokes every
+    # device a password alone earned but the caller's own.
+    setup = await owner.request("POST", "/auth/mfa/totp/setup", headers=with_device)
+    confirm = await owner.request("POST", "/auth/mfa/totp/confirm", headers=with_device,
+                                  json={"code": code_at((await setup.json())["secret"])})
+    assert confirm.status == 200, await confirm.text()
+    recovery_codes = (await confirm.json())["recovery_codes"]
     await hold_the_code_counter(client, email)
 
-    with_device = {"Cookie": f"sid={owner.session_id}; sid-device={device}"}
     regenerated = await owner.request("POST", "/auth/mfa/totp/recovery-codes", json={"code": recovery_codes[0]},
                                       headers=with_device)
     assert regenerated.status == 200, await regenerated.text()

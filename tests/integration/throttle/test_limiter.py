@@ -1,6 +1,7 @@
 """The Redis throttle on its own: counting, backoff, block, success, devices, atomicity."""
 import asyncio
 import hashlib
+import time
 
 import pytest
 
@@ -146,19 +147,24 @@ async def test_a_device_has_its_own_backoff(make_throttle):
         await t.check(stolen)
 
 
+def sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
 async def test_trusting_again_keeps_the_token(make_throttle, redis, prefix):
     t = make_throttle()
     device = await t.trust_device(ALICE)
-    key = f"{prefix}:th:d:" + hashlib.sha256(device.encode()).hexdigest()
-    await redis.expire(key, 5)
+    index = f"{prefix}:th:ds:{sha(ALICE)}"  # the account's devices: token hash -> expiry
+    await redis.zadd(index, {sha(device): time.time() + 5})
     assert await t.trust_device(ALICE, device) == device
-    assert 590 <= await redis.ttl(key) <= 600  # its life was extended, and no second token stored
-    assert len([k async for k in redis.scan_iter(f"{prefix}:th:d:*")]) == 1
+    # Its life was extended, and no second token stored.
+    assert 590 <= await redis.zscore(index, sha(device)) - time.time() <= 600
+    assert await redis.zcard(index) == 1 and 590 <= await redis.ttl(index) <= 601
     # Presented for another account (a shared computer): that account gets its own token,
     # and the first one is neither extended nor rebound.
-    await redis.expire(key, 5)
+    await redis.zadd(index, {sha(device): time.time() + 5})
     bob = await t.trust_device(account_key("user", "bob@example.com"), device)
-    assert bob != device and await redis.ttl(key) <= 5
+    assert bob != device and await redis.zscore(index, sha(device)) - time.time() <= 5
     assert await t.trust_device(ALICE, device) == device
     assert await t.trust_device(ALICE, "never-issued") not in (device, bob, "never-issued")
 
@@ -216,4 +222,7 @@ async def test_no_email_in_redis(make_throttle, redis, prefix):
     keys = [k async for k in redis.scan_iter(f"{prefix}:th:*")]
     assert keys and not any("alice" in k for k in keys)
     for k in keys:
-        assert "alice" not in str(await redis.hgetall(k) if await redis.type(k) == "hash" else await redis.get(k))
+        kind = await redis.type(k)
+        value = (await redis.hgetall(k) if kind == "hash" else await redis.zrange(k, 0, -1) if kind == "zset"
+                 else await redis.get(k))
+        assert "alice" not in str(value)

@@ -138,6 +138,11 @@ async def test_parallel_burst_learns_no_more_than_the_free_failures(serve, make_
     assert statuses.count(429) >= 26
 
 
+async def trusted_devices(redis, prefix) -> dict:
+    """Every account's trusted devices (app.throttle.devices): index key -> token hashes."""
+    return {k: set(await redis.zrange(k, 0, -1)) async for k in redis.scan_iter(f"{prefix}:th:ds:*")}
+
+
 async def test_a_gate_that_shuts_while_the_password_hashes_refuses_the_login_and_writes_nothing(
         serve, make_settings, redis, prefix):
     """The success, the new session and the trusted device are written in one atomic step
@@ -158,7 +163,8 @@ async def test_a_gate_that_shuts_while_the_password_hashes_refuses_the_login_and
     assert (await browser.request("GET", "/auth/session")).status == 200
     user_id = (await (await browser.request("GET", "/auth/session")).json())["user"]["id"]
     sessions_before = await redis.zrange(f"{prefix}:u:{user_id}:s", 0, -1)
-    devices_before = {k async for k in redis.scan_iter(f"{prefix}:th:d:*")}
+    devices_before = await trusted_devices(redis, prefix)
+    assert devices_before  # the sign-up login's
     stream_before = len(await events(redis, settings.events.stream))
 
     verify = services.hasher.verify
@@ -177,7 +183,7 @@ async def test_a_gate_that_shuts_while_the_password_hashes_refuses_the_login_and
         services.hasher.verify = verify
     assert reply.status == 429 and "sid-device" not in reply.cookies and "sid" not in reply.cookies
     assert await redis.zrange(f"{prefix}:u:{user_id}:s", 0, -1) == sessions_before
-    assert {k async for k in redis.scan_iter(f"{prefix}:th:d:*")} == devices_before
+    assert await trusted_devices(redis, prefix) == devices_before
     assert len(await events(redis, settings.events.stream)) == stream_before
     assert (await browser.request("GET", "/auth/session")).status == 200  # still logged in
     # The account's counters were not reset by the refused success: still shut.
