@@ -46,8 +46,13 @@ class RevocableCache(Generic[V]):
     def store(self, key: Hashable, value: V, *, owner: str, name: str, until: float, now: float,
               generation: int) -> None:
         """Keep ``value`` until ``until`` (at most ``ttl_s``), if it was read at ``generation``;
-        skipped when any invalidation arrived since (it may have been about this entry)."""
-        if generation != self.generation or not self._is_trusted() or self.ttl_s <= 0:
+        skipped when any invalidation arrived since (it may have been about this entry).
+
+        Stored even while the link is not proven current: ``get`` serves nothing until it
+        is, every message published after the read still arrives in order and drops the
+        entry, and a lost link resets the cache (a new generation) before it serves again.
+        So the first lookups after a quiet spell fill the cache, too."""
+        if generation != self.generation or self.ttl_s <= 0:
             return
         until = min(until, now + self.ttl_s)
         if until <= now:
