@@ -19,9 +19,11 @@ async def logged_in(request: web.Request, user: UserRecord, started: StartedSess
                                                record=record, session_id=started.session_id))
     CookieTransport(settings.cookie).write(response, started.session_id)
     device = DeviceCookie(settings)
-    # A password login trusted the device with its session; a second factor's login does it here.
+    # A password login trusted the device with its session; a second factor's login does it here,
+    # dated from the password step (user.read_at): a device revocation since then (a password
+    # change, MFA enrolment, forced logout) leaves this login without one.
     token = started.device_token or await request.app[SERVICES].accounts.remember_device(
-        user.email, device.read(request))
+        user.email, device.read(request), since=user.read_at)
     if token is not None:
         device.write(response, token)
     return response
