@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.authz.names import ROLE_NAME_RULE, is_role_name
+from app.authz.names import ROLE_NAME_RULE, ROLES_CLAIM_BUDGET, is_role_name, roles_claim_bytes
 from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
@@ -324,7 +324,8 @@ class AccountManager:
         """Grant ``role``; live sessions see it on their next request.
 
         :raises NotFoundError: no such user.
-        :raises ValidationError: not a role name (``app.authz.names``).
+        :raises ValidationError: not a role name (``app.authz.names``), or one more than the
+            user's access tokens have room for.
         """
         _check_role_name(role)
         async with self.sessionmaker() as session, session.begin():
@@ -333,6 +334,11 @@ class AccountManager:
                 raise NotFoundError("No such user.")
             granted = await self.users.grant_role(session, user.id, role)
             roles = await self.users.roles_of(session, uuid.UUID(user.id))
+            if granted and roles_claim_bytes(roles) > ROLES_CLAIM_BUDGET:
+                # Rolled back with the transaction: the roles must fit in an access token.
+                raise ValidationError(f"A user's roles must fit in an access token: {ROLES_CLAIM_BUDGET} "
+                                      f"bytes of names (each name plus 3); these would take "
+                                      f"{roles_claim_bytes(roles)}.", field="role")
             event = Event("auth.role.changed", user.id, {"granted": [role] if granted else [],
                                                          "roles": list(roles), **client.context()})
             if granted:

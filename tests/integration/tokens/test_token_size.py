@@ -3,7 +3,12 @@ user's roles ride in every token, so what an admin may grant is bounded, and an 
 that holds more anyway (granted before the bound) gets a clear invalid_grant."""
 import uuid
 
+import pytest
+
 from app.authz.names import ROLES_CLAIM_BUDGET, roles_claim_bytes
+from app.errors import ValidationError
+from app.http.appkeys import SERVICES
+from app.sessions.manager import ClientInfo
 from tests.integration.authz.helpers import user
 from tests.integration.tokens.helpers import bearer, grant, new_user, token_settings
 
@@ -50,3 +55,18 @@ async def test_a_user_at_the_roles_budget_gets_a_usable_token(serve, make_settin
     assert r.status == 200, await r.text()
     me = await client.get("/auth/me", headers=bearer((await r.json())["access_token"]))
     assert me.status == 200 and len((await me.json())["roles"]) == len(roles)
+
+
+async def test_the_cli_grant_stops_at_the_budget_too(serve, make_settings):
+    client = await serve(token_settings(make_settings))
+    accounts = client.server.app[SERVICES].accounts
+    email, user_id = await new_user(client)
+    granted = []
+    with pytest.raises(ValidationError):
+        for i in range(100):
+            role = f"{i:03d}-" + "g" * 60
+            await accounts.grant_role_by_email(email, role, ClientInfo())
+            granted.append(role)
+    async with accounts.sessionmaker() as session:
+        held = (await accounts.users.by_id(session, user_id)).roles
+    assert sorted(held) == sorted(granted) and roles_claim_bytes(held) <= ROLES_CLAIM_BUDGET
