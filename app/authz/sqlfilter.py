@@ -2,16 +2,25 @@
 
 Every clause built here is two-valued (never SQL NULL), so NOT and OR behave as
 in the point check; see ``conditions`` for the shared semantics.
+
+A number is bound in the column's own type only when the column can hold it: a rule may
+name any finite number, and 10**20 sent as an INTEGER or BIGINT parameter is a database
+error, not "no row". Outside the column type's range the answer is static (no row equals
+it; every non-null row is below it), non-integral bounds on integer columns become the
+integer bound that selects the same rows, and an integer no float equals is compared
+through its float neighbours, so the filter answers what the point check answers.
 """
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import and_, false, literal, not_, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import ARRAY, Boolean, Float, Integer, Numeric, String
+from sqlalchemy.types import ARRAY, BigInteger, Boolean, Double, Float, Integer, Numeric, SmallInteger, String
 
 from app.authz.conditions import ORDER_OPS, Junction, Leaf, Negation, Node, Placeholder, compile_predicate, resolve
 
@@ -71,19 +80,23 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
         if kind != _value_kind(x):
             # A string never equals a number: no row matches (or, for $ne, every row does).
             return _static(op == "$ne")
+        bound = _bindable(x, column.type) if kind == "number" else literal(x)
+        if bound is None:
+            return _static(op == "$ne")  # no value the column can hold equals x
         if op == "$eq":
-            return column.is_not_distinct_from(literal(x))
-        return column.is_distinct_from(literal(x))
+            return column.is_not_distinct_from(bound)
+        return column.is_distinct_from(bound)
     if op in ORDER_OPS:
         if kind != "number":
             return false()
-        compare = {"$gt": column.__gt__, "$gte": column.__ge__, "$lt": column.__lt__, "$lte": column.__le__}[op]
-        return and_(column.is_not(None), compare(literal(x)))
+        return _ordered(column, op, x)
     items = list(x)
     if op in ("$in", "$nin"):
         if kind == "array":
             return _static(op == "$nin")  # a list is never a member of a list of scalars
         matching = [i for i in items if _value_kind(i) == kind]
+        if kind == "number":
+            matching = [b for b in (_bindable(i, column.type) for i in matching) if b is not None]
         if not matching:
             return _static(op == "$nin")
         if op == "$in":
@@ -91,16 +104,82 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
         return or_(column.is_(None), column.not_in(matching))
     if kind != "array":
         return false()
-    item_kind = _kind(_Probe(column.type.item_type))
+    item_type = column.type.item_type
+    item_kind = _kind(_Probe(item_type))
     usable = [i for i in items if _value_kind(i) == item_kind]
-    operand = literal(usable, type_=PG_ARRAY(column.type.item_type))
+    if item_kind == "number":
+        usable = [v for v in (_storable(i, item_type) for i in usable) if v is not None]
+    operand = literal(usable, type_=PG_ARRAY(item_type))
     if op == "$all":
         if len(usable) < len(items):
-            return false()  # an item of the wrong type can never be contained
+            return false()  # an item of the wrong type (or out of range) can never be contained
         return and_(column.is_not(None), column.op("@>", return_type=Boolean)(operand))
     if not usable:
         return false()
     return and_(column.is_not(None), column.op("&&", return_type=Boolean)(operand))
+
+
+# --- numbers against numeric column types --------------------------------------------------
+
+_INTEGER_BITS = ((BigInteger, 64), (SmallInteger, 16), (Integer, 32))  # subclasses first
+_DOUBLE = Double()
+_COMPARE = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
+
+
+def _integer_range(type_) -> tuple[int, int] | None:
+    for cls, bits in _INTEGER_BITS:
+        if isinstance(type_, cls):
+            return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return None
+
+
+def _storable(x: int | float, type_) -> int | float | None:
+    """``x`` as a value of ``type_`` equal to it; None when the type holds no value equal to ``x``."""
+    bounds = _integer_range(type_)
+    if bounds is not None:
+        if isinstance(x, float):
+            if not x.is_integer():
+                return None
+            x = int(x)
+        return x if bounds[0] <= x <= bounds[1] else None
+    if isinstance(type_, Float):
+        return float(x) if float(x) == x else None  # e.g. 2**53 + 1: no double equals it
+    return x  # Numeric: exact and wide enough
+
+
+def _bindable(x: int | float, type_) -> ColumnElement | None:
+    """A bound parameter equal to ``x`` that ``type_``'s column compares exactly; None: none is."""
+    value = _storable(x, type_)
+    if value is None:
+        return None
+    if _integer_range(type_) is not None:
+        return literal(value, type_=type_)
+    # Doubles, even for a REAL column: a cast to REAL would round the operand.
+    return literal(value, type_=_DOUBLE if isinstance(type_, Float) else Numeric())
+
+
+def _ordered(column: ColumnElement, op: str, x: int | float) -> ColumnElement:
+    compare = _COMPARE[op]
+    bounds = _integer_range(column.type)
+    if bounds is not None:
+        # Over integers, > 2.5 is > 2 and >= 2.5 is >= 3: an integer bound selecting the same rows.
+        n = (math.floor if op in ("$gt", "$lte") else math.ceil)(x)
+        lo, hi = bounds
+        if not any(compare(v, n) for v in (lo, hi)):
+            return false()  # not even the column's extreme values pass
+        if all(compare(v, n) for v in (lo, hi)):
+            return column.is_not(None)  # every value the column can hold passes
+        return and_(column.is_not(None), compare(column, literal(n, type_=column.type)))
+    if isinstance(column.type, Float):
+        f = float(x)
+        if f != x:
+            # No double equals x: compare with the nearest double on the side that keeps the answer.
+            if op in ("$gt", "$gte"):
+                f, compare = (f if f > x else math.nextafter(f, math.inf)), operator.ge
+            else:
+                f, compare = (f if f < x else math.nextafter(f, -math.inf)), operator.le
+        return and_(column.is_not(None), compare(column, literal(f, type_=_DOUBLE)))
+    return and_(column.is_not(None), compare(column, literal(x, type_=Numeric())))
 
 
 class _Probe:
