@@ -6,8 +6,10 @@ the affected users' live sessions, so the change holds on the very next request.
 """
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +32,32 @@ from app.events.publisher import EventPublisher
 from app.sessions.store import RedisSessionStore
 
 MAX_LIST = 200
+PAGE_MAX = 500  # rules per page of a listing (and the default page)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPage:
+    policies: list[Policy]
+    next: str | None  # the cursor of the next page; None when this is the last
+
+
+def _cursor(policy: Policy) -> str:
+    """An opaque position after ``policy`` in creation order; it stays valid if the rule goes."""
+    raw = f"{policy.created_at.isoformat()}|{policy.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """:raises ValidationError: not a cursor a listing gave."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, policy_id = raw.partition("|")
+        at = datetime.fromisoformat(stamp)
+        if at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return at, uuid.UUID(policy_id)
+    except ValueError as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise ValidationError("after is not a cursor a listing of policies gave.", field="after") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,14 +220,27 @@ class AuthzManager:
 
     # --- rules ------------------------------------------------------------------------
 
-    async def list_policies(self, *, role: str | None = None, user_id: str | None = None) -> list[Policy]:
+    async def list_policies(self, *, role: str | None = None, user_id: str | None = None,
+                            limit: int = PAGE_MAX, after: str | None = None) -> PolicyPage:
+        """One page of rules in creation order; ``next`` continues it (None on the last page).
+
+        :raises RuleError: ``user_id`` is not a UUID. :raises ValidationError: ``after`` is not a
+            cursor a listing gave, or ``limit`` is outside 1..PAGE_MAX.
+        """
         if user_id is not None:
             try:
                 uuid.UUID(user_id)
             except ValueError as e:
                 raise RuleError("user_id must be a UUID.", field="user_id") from e
+        if not 1 <= limit <= PAGE_MAX:
+            raise ValidationError(f"limit is a whole number from 1 to {PAGE_MAX}.", field="limit")
+        position = _position(after) if after is not None else None
         async with self.sessionmaker() as session:
-            return await self.repository.policies(session, role=role, user_id=user_id)
+            # One more than asked: whether it exists says whether there is a next page.
+            rows = await self.repository.policies(session, role=role, user_id=user_id, limit=limit + 1,
+                                                  after=position)
+        page = rows[:limit]
+        return PolicyPage(page, _cursor(page[-1]) if len(rows) > limit else None)
 
     async def get_policy(self, policy_id: str) -> Policy:
         async with self.sessionmaker() as session:

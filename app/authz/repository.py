@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -147,9 +148,14 @@ class AuthzRepository:
         if roles:
             await session.execute(insert(UserRole).values([{"user_id": uid, "role_name": r} for r in roles]))
 
-    async def policies(self, session: AsyncSession, *, role: str | None = None,
-                       user_id: str | None = None, limit: int = 500) -> list[Policy]:
+    async def policies(self, session: AsyncSession, *, role: str | None = None, user_id: str | None = None,
+                       limit: int, after: tuple[datetime, uuid.UUID] | None = None) -> list[Policy]:
+        """Up to ``limit`` rules in creation order, from just past the ``(created_at, id)`` of ``after``."""
         query = select(Policy).order_by(Policy.created_at, Policy.id).limit(limit)
+        if after is not None:
+            # Keyset, not OFFSET: a rule deleted between pages shifts nothing.
+            query = query.where(tuple_(Policy.created_at, Policy.id) > tuple_(
+                literal(after[0], Policy.created_at.type), literal(after[1], Policy.id.type)))
         if role is not None:
             query = query.where(Policy.role_name == role)
         if user_id is not None:

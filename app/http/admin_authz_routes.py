@@ -10,10 +10,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.authz.engine import Subject
+from app.authz.manager import PAGE_MAX
 from app.authz.models import Policy
 from app.authz.repository import RoleRow
 from app.authz.guards import require_permission
 from app.clock import rfc3339
+from app.errors import ValidationError
 from app.http.admin import actor_of, ensure_may_grant
 from app.http.admin_user_routes import path_user_id
 from app.http.appkeys import SERVICES
@@ -170,9 +172,18 @@ async def remove_user_role(request: web.Request) -> web.Response:
 @routes.get("/admin/policies")
 @require_permission("policies:read")
 async def list_policies(request: web.Request) -> web.Response:
-    policies = await _admin(request).list_policies(role=request.query.get("role"),
-                                                   user_id=request.query.get("user_id"))
-    return web.json_response({"policies": [policy_json(p) for p in policies]})
+    page = await _admin(request).list_policies(role=request.query.get("role"), user_id=request.query.get("user_id"),
+                                               limit=_limit(request), after=request.query.get("after"))
+    return web.json_response({"policies": [policy_json(p) for p in page.policies], "next": page.next})
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return PAGE_MAX
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 4 or not 1 <= int(raw) <= PAGE_MAX:
+        raise ValidationError(f"limit is a whole number from 1 to {PAGE_MAX}.", field="limit")
+    return int(raw)
 
 
 @routes.post("/admin/policies")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from app.authz.manager import PAGE_MAX
 from app.http.admin_authz_routes import OneRole, ParentsBody, PermissionsBody, PolicyCreate, RoleCreate, RolesBody
 from app.http.admin_client_routes import ClientCreate, ClientRoles
 from app.http.authz_routes import CheckRequest
@@ -38,6 +39,15 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Param:
+    """An optional query parameter with its own schema (a bare name is an optional string)."""
+
+    name: str
+    schema: dict
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Op:
     method: str
     path: str
@@ -49,7 +59,7 @@ class Op:
     auth: tuple[str, ...] = ()
     description: str = ""
     form: bool = False  # also accepts application/x-www-form-urlencoded
-    query: tuple[str, ...] = ()  # optional string query parameters
+    query: tuple[str | Param, ...] = ()  # optional query parameters (a name: a string)
     extra_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     @property
@@ -169,9 +179,15 @@ OPERATIONS: list[Op] = [
        BODY + SIGNED_IN + STEP_UP + (403, 404), body=OneRole, auth=ANY_CALLER),
     Op("DELETE", "/admin/users/{id}/roles/{role}", "Revoke a role from a user", "admin", {204: NO_CONTENT},
        SIGNED_IN + STEP_UP + (403, 404, 422), auth=ANY_CALLER),
-    Op("GET", "/admin/policies", "List policies (optionally of one role or user)", "admin",
-       {200: Reply("Policies", m.PolicyList)}, SIGNED_IN + STEP_UP + (403, 404, 422), auth=ANY_CALLER,
-       query=("role", "user_id")),
+    Op("GET", "/admin/policies", "List policies (optionally of one role or user), a page at a time", "admin",
+       {200: Reply("One page of policies in creation order, and the cursor of the next", m.PolicyList)},
+       SIGNED_IN + STEP_UP + (403, 404, 422), auth=ANY_CALLER,
+       query=("role", "user_id",
+              Param("limit", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": PAGE_MAX},
+                    "Policies per page."),
+              Param("after", {"type": "string", "minLength": 1}, "The `next` cursor of the previous page.")),
+       description="Follow `next` (as `after`) until it is null to see every policy. 422 `invalid_request` for "
+                   f"a `limit` outside 1..{PAGE_MAX} or an `after` no listing gave."),
     Op("POST", "/admin/policies", "Create a policy", "admin", {201: Reply("Created", m.PolicyReply)},
        BODY + SIGNED_IN + STEP_UP + (403, 404), body=PolicyCreate, auth=ANY_CALLER),
     Op("GET", "/admin/policies/{id}", "A policy", "admin", {200: Reply("Policy", m.PolicyReply)},

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.openapi import models as m
-from app.openapi.catalogue import OPERATIONS, Op, Reply
+from app.openapi.catalogue import OPERATIONS, Op, Param, Reply
 from app.settings import Settings
 
 REF = "#/components/schemas/{model}"
@@ -83,7 +83,7 @@ def _operation(op: Op) -> dict[str, Any]:
         out["description"] = op.description
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
               for name in _PARAM.findall(op.path)]
-    params += [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in op.query]
+    params += [_query_param(q) for q in op.query]
     if params:
         out["parameters"] = params
     if op.body is not None:
@@ -92,6 +92,15 @@ def _operation(op: Op) -> dict[str, Any]:
             content["application/x-www-form-urlencoded"] = {"schema": _ref(op.body)}
         out["requestBody"] = {"required": True, "content": content}
     out["security"] = [{name: []} for name in op.auth] if op.auth else []
+    return out
+
+
+def _query_param(param: str | Param) -> dict[str, Any]:
+    if isinstance(param, str):
+        return {"name": param, "in": "query", "required": False, "schema": {"type": "string"}}
+    out = {"name": param.name, "in": "query", "required": False, "schema": param.schema}
+    if param.description:
+        out["description"] = param.description
     return out
 
 

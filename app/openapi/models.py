@@ -135,6 +135,7 @@ class PolicyReply(Reply):
 
 class PolicyList(Reply):
     policies: list[PolicyReply]
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
 class ApiClient(Reply):
