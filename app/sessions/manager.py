@@ -10,7 +10,7 @@ from app.events.envelope import Event, request_context
 from app.sessions.ids import hash_session_id, looks_like_session_id, new_session_id
 from app.sessions.cache import SessionCache
 from app.sessions.record import SessionRecord
-from app.sessions.store import GUARD_REVOKED, GUARD_ROLES_CHANGED, RedisSessionStore
+from app.sessions.store import GUARD_REVOKED, GUARD_ROLES_CHANGED, REVOKE_BATCH, RedisSessionStore
 
 if TYPE_CHECKING:
     from app.throttle import SuccessCommit
@@ -148,10 +148,18 @@ class SessionManager:
 
     async def end_all(self, user_id: str, client: ClientInfo, *, reason: str,
                       keep: str | None = None) -> int:
-        """End every session of the user except ``keep`` (a sid hash)."""
-        targets = [sh for sh in await self.store.all_for_user(user_id) if sh != keep]
-        return await self.store.revoke(
-            user_id, {sh: self._revoked(user_id, sh, client, reason) for sh in targets})
+        """End every session of the user except ``keep`` (a sid hash); all have ended when
+        this returns. A batch at a time (the index read a page at a time, REVOKE_BATCH sessions
+        to a script, events built per batch), so a user with many sessions holds neither Redis
+        nor this process's loop for long."""
+        ended, seen = 0, set()
+        async for page in self.store.pages_for_user(user_id):
+            targets = [sh for sh in page if sh != keep and sh not in seen]
+            seen.update(targets)
+            for start in range(0, len(targets), REVOKE_BATCH):
+                ended += await self.store.revoke(user_id, {
+                    sh: self._revoked(user_id, sh, client, reason) for sh in targets[start:start + REVOKE_BATCH]})
+        return ended
 
     async def revoke_everything_before(self, user_id: str, epoch: float, events: list[Event] = ()) -> None:
         """Make every session and token of the user issued until ``epoch`` invalid at once."""

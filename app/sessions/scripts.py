@@ -111,7 +111,8 @@ return {'ok', v, ua}
 """
 
 # KEYS: stream, and optionally the user's epoch. ARGV: session-key prefix, index-key prefix,
-# channel, uid, then (sid_hash, envelope) pairs. Deletes each session the user owns, emits its
+# channel, uid, then (sid_hash, envelope) pairs, at most store.REVOKE_BATCH of them (Redis serves
+# no one else while a script runs, so ending thousands is cut into calls). Deletes each session the user owns, emits its
 # event only if it existed, publishes the invalidation. Returns how many ended.
 # The index entry of a session whose key already vanished (its deadline passed) stays
 # for the sweep, which reports it as expired; dropping it here would lose that event.

@@ -24,6 +24,7 @@ import hashlib
 import math
 import secrets
 from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
 import msgpack
@@ -55,6 +56,11 @@ class Lookup:
 # Index entries a listing may look at beyond its limit: those a revocation epoch ended (they
 # sort last, and the fan-out soon deletes them) and a few a second from their deadline.
 LIST_SLACK = 100
+
+# Sessions one REVOKE call ends at most. Redis serves nobody else while a script runs, so a user
+# with thousands of sessions is ended in calls of this many (~1 ms of Redis each), as the
+# expiry sweep does, with other clients served in between.
+REVOKE_BATCH = 100
 
 # session_guard's codes (app.sessions.scripts).
 GUARD_REVOKED, GUARD_ROLES_CHANGED = 1, 2
@@ -221,18 +227,34 @@ class RedisSessionStore:
     async def all_for_user(self, user_id: str) -> list[str]:
         return [_text(m) for m in await self.redis.zrange(self.keys.user_index(user_id), 0, -1)]
 
+    async def pages_for_user(self, user_id: str, count: int = 1000) -> AsyncIterator[list[str]]:
+        """The user's sid hashes a page at a time (ZSCAN: a bounded step of Redis each, unlike
+        one ZRANGE of a huge index). Each hash indexed throughout comes at least once (rarely
+        twice), while sessions are ended meanwhile."""
+        index, cursor = self.keys.user_index(user_id), 0
+        while True:
+            cursor, members = await self.redis.zscan(index, cursor, count=count)
+            if members:
+                yield [_text(member) for member, _ in members]
+            if not cursor:
+                return
+
     async def revoke(self, user_id: str, ended: dict[str, Event], *, held_only: bool = False) -> int:
         """End the user's sessions named by sid hash, each with its event; returns how many
         existed and ended. ``held_only``: leave alone those the user's revocation epoch ended
-        already (they are the forced logout's to report), as the user no longer holds them."""
-        if not ended:
-            return 0
+        already (they are the forced logout's to report), as the user no longer holds them.
+        In calls of REVOKE_BATCH: each session ends atomically with its event and its
+        invalidation, and all of them have ended when this returns."""
         k = self.keys
-        args: list = [k.session_prefix, k.user_prefix, k.channel, user_id]
-        for sid_hash, event in ended.items():
-            args += [sid_hash, self.publisher.encode(event)]
         keys = [self.publisher.stream, k.user_epoch(user_id)] if held_only else [self.publisher.stream]
-        return int(await self._revoke(keys=keys, args=args))
+        items = list(ended.items())
+        total = 0
+        for start in range(0, len(items), REVOKE_BATCH):
+            args: list = [k.session_prefix, k.user_prefix, k.channel, user_id]
+            for sid_hash, event in items[start:start + REVOKE_BATCH]:
+                args += [sid_hash, self.publisher.encode(event)]
+            total += int(await self._revoke(keys=keys, args=args))
+        return total
 
     async def set_epoch(self, user_id: str, epoch: float, ttl_s: int, events: list[Event]) -> None:
         """Reject every session and token of the user issued at or before ``epoch``."""
