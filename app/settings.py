@@ -4,14 +4,18 @@ Layers, lowest first: ``config/default.toml``, the file named by ``AUTH_CONFIG``
 then environment variables ``AUTH_<SECTION>__<FIELD>``.
 
 A value that parses but cannot work (a batch of 0 that makes every audit drain raise, a
-beat interval of 0, a negative TTL) is refused at load with a ValidationError naming the
+beat interval of 0, a negative TTL, a URL of the wrong scheme, a data key that is not a key,
+a cookie name browsers would drop) is refused at load with a ValidationError naming the
 setting, instead of failing later at runtime.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +27,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -38,11 +43,62 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
 security_log = logging.getLogger("app.security")
 
+# RFC 6265 cookie-name: an RFC 2616 token, visible ASCII but no separator. A name with a space,
+# ';' or '=' makes aiohttp refuse to write the cookie (a 500 on every login), or, worse, lets the
+# name smuggle attributes into Set-Cookie ("sid;Domain=evil.example").
+COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+DATABASE_DRIVER = "postgresql+asyncpg"  # the engine is SQLAlchemy's asyncio one, on asyncpg
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _cookie_name(setting: str, name: str) -> str:
+    if not COOKIE_NAME.fullmatch(name):
+        raise ValueError(f"{setting} must be a cookie name (RFC 6265 token: letters, digits and "
+                         f"!#$%&'*+-.^_`|~; no space, quote, ',', ';' or '=')")
+    return name
+
+
+def _cookie_prefix(setting: str, name: str, *, secure: bool, path: str = "/") -> None:
+    """Browsers drop a __Secure- or __Host- cookie set without Secure, and a __Host- one with a
+    Path other than / (RFC 6265bis 4.1.3): under such a name no cookie would ever be set."""
+    lowered = name.lower()  # browsers match the prefixes case-insensitively
+    for prefix in ("__Secure-", "__Host-"):
+        if lowered.startswith(prefix.lower()) and not secure:
+            raise ValueError(f"{setting} {name!r}: a {prefix} cookie must be Secure (browsers drop it "
+                             f"otherwise); rename the cookie for plain-http development")
+    if lowered.startswith("__host-") and path != "/":
+        raise ValueError(f"{setting} {name!r}: a __Host- cookie must have Path=/, this one has Path={path}; "
+                         f"use __Secure- instead")
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme, if it has one worth quoting (never more of the URL: it may hold a password)."""
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) else ""
+
 
 class DatabaseSettings(BaseModel):
     url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/auth"
     pool_size: PositiveInt = 10
     connect_timeout_s: PositiveFloat = 3.0
+
+    @field_validator("url")
+    @classmethod
+    def _asyncpg_url(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        example = f"{DATABASE_DRIVER}://user:password@host:5432/database"
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"database.url does not parse as a URL ({example})") from None
+        if parsed.drivername != DATABASE_DRIVER:
+            raise ValueError(f"database.url must start with {DATABASE_DRIVER}:// "
+                             f"(the service uses SQLAlchemy's asyncio engine on asyncpg)")
+        if not parsed.database:
+            raise ValueError(f"database.url must name the database ({example})")
+        return url
 
 
 class RedisSettings(BaseModel):
@@ -56,9 +112,44 @@ class RedisSettings(BaseModel):
     max_connections: PositiveInt = 64
     pool_timeout_s: PositiveFloat = 2.0
 
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        from redis.connection import parse_url
+
+        if _scheme(url) not in REDIS_SCHEMES:
+            raise ValueError("redis.url must be a redis://, rediss:// or unix:// URL")
+        try:
+            parse_url(url)  # the port, the options: what redis-py would refuse at the first connection
+        except (ValueError, TypeError):
+            raise ValueError("redis.url does not parse (redis://[:password@]host[:port][/db])") from None
+        return url
+
 
 class BrokerSettings(BaseModel):
     url: str = ""  # empty: use the Redis URL
+
+    @field_validator("url")
+    @classmethod
+    def _celery_transport(cls, url: str) -> str:
+        if not url:
+            return url
+        from kombu import Connection
+
+        scheme = _scheme(url)
+        if not scheme:
+            raise ValueError("broker.url must be a URL (redis://host:6379/0, amqp://user:password@host:5672//)")
+        try:
+            # Parses the URL and loads its transport (kombu's), without connecting.
+            Connection(url).transport  # noqa: B018
+        except KeyError:
+            raise ValueError(f"broker.url: Celery has no transport for {scheme}:// "
+                             f"(redis://host:6379/0, amqp://user:password@host:5672//)") from None
+        except ImportError:
+            raise ValueError(f"broker.url: the library of Celery's {scheme}:// transport is not installed") from None
+        except Exception:  # noqa: BLE001 - kombu raises ValueError, NameError ... for what it cannot use
+            raise ValueError(f"broker.url does not parse (a {scheme}:// URL)") from None
+        return url
 
 
 class HttpSettings(BaseModel):
@@ -119,6 +210,11 @@ class CookieSettings(BaseModel):
     secure: bool = True
     samesite: Literal["Strict", "Lax", "None"] = "Lax"
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_token(cls, name: str) -> str:
+        return _cookie_name("cookie.name", name)
+
     @field_validator("samesite", mode="before")
     @classmethod
     def _samesite_spelling(cls, value: object) -> object:
@@ -126,9 +222,8 @@ class CookieSettings(BaseModel):
         return value.capitalize() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _host_prefix_needs_secure(self) -> "CookieSettings":
-        if self.name.startswith("__Host-") and not self.secure:
-            raise ValueError("a __Host- cookie must be Secure; rename the cookie for plain-http development")
+    def _browsers_keep_it(self) -> "CookieSettings":
+        _cookie_prefix("cookie.name", self.name, secure=self.secure)  # written with Path=/
         if self.samesite == "None" and not self.secure:
             raise ValueError("a SameSite=None cookie must be Secure (browsers drop it otherwise)")
         return self
@@ -158,6 +253,8 @@ class PasswordSettings(BaseModel):
             raise ValueError("password.min_length below 8 is not allowed (NIST SP 800-63B)")
         if self.max_length < 64:
             raise ValueError("password.max_length must allow at least 64 characters")
+        if self.min_length > self.max_length:
+            raise ValueError("password.min_length must not exceed password.max_length (no password would do)")
         if self.memory_kib < 8 * self.parallelism:
             raise ValueError("password.memory_kib must be at least 8 x password.parallelism (argon2)")
         # Below the floor is only warned about: tests and local development hash with tiny
@@ -200,6 +297,22 @@ class TokenSettings(BaseModel):
     def _algorithm_known(self) -> "TokenSettings":
         if self.algorithm not in ("EdDSA", "ES256"):
             raise ValueError("tokens.algorithm must be EdDSA or ES256")
+        return self
+
+    @field_validator("access_cookie", "refresh_cookie")
+    @classmethod
+    def _cookie_names(cls, name: str, info: ValidationInfo) -> str:
+        return _cookie_name(f"tokens.{info.field_name}", name)
+
+    @model_validator(mode="after")
+    def _browsers_keep_the_cookies(self) -> "TokenSettings":
+        # Only the browser transport sets them (app.http.token_cookies): the access cookie with
+        # Path=/, the refresh cookie with Path=/auth, both Secure as cookie_secure says.
+        if self.cookie_transport:
+            _cookie_prefix("tokens.access_cookie", self.access_cookie, secure=self.cookie_secure)
+            _cookie_prefix("tokens.refresh_cookie", self.refresh_cookie, secure=self.cookie_secure, path="/auth")
+            if self.access_cookie == self.refresh_cookie:
+                raise ValueError("tokens.access_cookie and tokens.refresh_cookie must differ")
         return self
 
 
@@ -278,6 +391,28 @@ class SecuritySettings(BaseModel):
     mfa_challenge_ttl_s: PositiveInt = 300  # life of the MFA-pending token between the two login steps
     hsts_max_age_s: NonNegativeInt = 63072000
 
+    @field_validator("data_key")
+    @classmethod
+    def _data_keys_are_keys(cls, data_key: str) -> str:
+        # Parsed here, not at the first MFA request: a worker or web process with a key that is
+        # no key would otherwise start, say "ready", and fail every MFA enrolment and login.
+        # The message never quotes the value (it is a secret).
+        for number, part in enumerate((p.strip() for p in data_key.split(",")), start=1):
+            if not part:
+                continue
+            if not re.fullmatch(r"[A-Za-z0-9_+/-]+={0,2}", part):
+                raise ValueError(f"security.data_key entry {number} is not base64 (urlsafe base64 of 32 random bytes)")
+            padded = part.rstrip("=") + "=" * (-len(part.rstrip("=")) % 4)
+            try:
+                raw = base64.b64decode(padded.translate(str.maketrans("-_", "+/")), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"security.data_key entry {number} is not base64 "
+                                 f"(urlsafe base64 of 32 random bytes)") from None
+            if len(raw) != 32:
+                raise ValueError(f"security.data_key entry {number} is {len(raw)} bytes, not 32 "
+                                 f"(urlsafe base64 of 32 random bytes)")
+        return data_key
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -305,6 +440,45 @@ class Settings(BaseSettings):
     def broker_url(self) -> str:
         return self.broker.url or self.redis.url
 
+    # Checks across sections: each runs once the sections it reads are valid (declared earlier),
+    # and is reported on its own section (AUTH_BROKER__*, AUTH_TOKENS__*, AUTH_THROTTLE__*).
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_can_be_the_redis_url(cls, broker: BrokerSettings, info: ValidationInfo) -> BrokerSettings:
+        redis = info.data.get("redis")
+        if not broker.url and redis is not None and redis.url.startswith("unix:"):
+            raise ValueError("broker.url is empty, so Celery would use redis.url, a unix:// socket it cannot "
+                             "read; set broker.url (redis+socket:///path/to/redis.sock)")
+        return broker
+
+    @field_validator("tokens")
+    @classmethod
+    def _token_cookies_apart(cls, tokens: TokenSettings, info: ValidationInfo) -> TokenSettings:
+        cookie = info.data.get("cookie")
+        if tokens.cookie_transport and cookie is not None and cookie.name in (tokens.access_cookie,
+                                                                              tokens.refresh_cookie):
+            raise ValueError(f"tokens.access_cookie and tokens.refresh_cookie must differ from cookie.name "
+                             f"({cookie.name!r}): one cookie cannot carry both")
+        return tokens
+
+    @field_validator("throttle")
+    @classmethod
+    def _device_cookie_kept(cls, throttle: ThrottleSettings, info: ValidationInfo) -> ThrottleSettings:
+        cookie, tokens = info.data.get("cookie"), info.data.get("tokens")
+        if cookie is None:
+            return throttle  # the session cookie's own error is reported; the device's name derives from it
+        # As app.http.device_cookie.DeviceCookie writes it: Path=/, Secure as the session cookie.
+        name = throttle.device_cookie or f"{cookie.name}-device"
+        _cookie_name("throttle.device_cookie", name)
+        _cookie_prefix("throttle.device_cookie", name, secure=cookie.secure)
+        taken = {cookie.name}
+        if tokens is not None and tokens.cookie_transport:
+            taken |= {tokens.access_cookie, tokens.refresh_cookie}
+        if name in taken:
+            raise ValueError(f"throttle.device_cookie {name!r} is the name of another cookie of the service")
+        return throttle
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -324,6 +498,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
+    """:raises ValidationError: a value that cannot work."""
     return Settings(**overrides)
 
 
@@ -335,6 +510,8 @@ def describe_errors(exc: ValidationError) -> list[str]:
         parts = [str(part).upper() for part in error["loc"]]
         # A check across fields is reported on its section (AUTH_SESSION__*); its message names them.
         name = "AUTH_" + "__".join(parts if len(parts) > 1 else [*parts, "*"])
-        # The message only: the input may be a secret (a passphrase, a data key).
-        lines.append(f"{name}: {error['msg']}")
+        # The message only: the input may be a secret (a passphrase, a data key). Our own checks'
+        # messages without pydantic's "Value error, " in front.
+        cause = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+        lines.append(f"{name}: {cause if cause is not None else error['msg']}")
     return lines
