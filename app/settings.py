@@ -6,7 +6,10 @@ then environment variables ``AUTH_<SECTION>__<FIELD>``.
 A value that parses but cannot work (a batch of 0 that makes every audit drain raise, a
 beat interval of 0, a negative TTL, a URL of the wrong scheme, a data key that is not a key,
 a cookie name browsers would drop) is refused at load with a ValidationError naming the
-setting, instead of failing later at runtime.
+setting, instead of failing later at runtime. So is a key no setting has (a misspelling in
+the file or an ``AUTH_<SECTION>__<FIELD>`` variable), and a file that ``AUTH_CONFIG`` names but
+that is missing or not TOML (ConfigFileError). ``describe_load_error`` turns either into the
+lines an operator sees.
 """
 from __future__ import annotations
 
@@ -16,11 +19,13 @@ import ipaddress
 import logging
 import os
 import re
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -37,6 +42,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.sources import ConfigFileSourceType
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
@@ -49,6 +55,12 @@ security_log = logging.getLogger("app.security")
 COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 DATABASE_DRIVER = "postgresql+asyncpg"  # the engine is SQLAlchemy's asyncio one, on asyncpg
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class _Section(BaseModel):
+    # A key no field has is a misspelling whose value would be dropped silently
+    # (idle_timeout = 300 leaving 1800 s in force): refused by name instead.
+    model_config = ConfigDict(extra="forbid")
 
 
 def _cookie_name(setting: str, name: str) -> str:
@@ -77,7 +89,7 @@ def _scheme(url: str) -> str:
     return scheme.lower() if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) else ""
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(_Section):
     url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/auth"
     pool_size: PositiveInt = 10
     connect_timeout_s: PositiveFloat = 3.0
@@ -101,7 +113,7 @@ class DatabaseSettings(BaseModel):
         return url
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(_Section):
     url: str = "redis://127.0.0.1:6379/0"
     # Every key the service writes starts with this, so one Redis can host
     # several deployments (and tests can isolate themselves).
@@ -126,7 +138,7 @@ class RedisSettings(BaseModel):
         return url
 
 
-class BrokerSettings(BaseModel):
+class BrokerSettings(_Section):
     url: str = ""  # empty: use the Redis URL
 
     @field_validator("url")
@@ -152,7 +164,7 @@ class BrokerSettings(BaseModel):
         return url
 
 
-class HttpSettings(BaseModel):
+class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     allow_insecure_basic: bool = False
@@ -189,7 +201,7 @@ class HttpSettings(BaseModel):
         return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
 
 
-class SessionSettings(BaseModel):
+class SessionSettings(_Section):
     idle_timeout_s: PositiveInt = 1800
     absolute_timeout_s: PositiveInt = 43200
     max_per_user: PositiveInt = 100
@@ -205,7 +217,7 @@ class SessionSettings(BaseModel):
         return self
 
 
-class CookieSettings(BaseModel):
+class CookieSettings(_Section):
     name: str = "__Host-id"
     secure: bool = True
     samesite: Literal["Strict", "Lax", "None"] = "Lax"
@@ -229,7 +241,7 @@ class CookieSettings(BaseModel):
         return self
 
 
-class PasswordSettings(BaseModel):
+class PasswordSettings(_Section):
     min_length: int = 15
     max_length: int = 256
     # argon2id parameters; the floor is OWASP's m=19 MiB, t=2, p=1.
@@ -266,7 +278,7 @@ class PasswordSettings(BaseModel):
         return self
 
 
-class TokenSettings(BaseModel):
+class TokenSettings(_Section):
     issuer: str = "http://127.0.0.1:8080"
     audience: str = "authsvc"
     access_ttl_s: PositiveInt = 900
@@ -316,7 +328,7 @@ class TokenSettings(BaseModel):
         return self
 
 
-class ClientSettings(BaseModel):
+class ClientSettings(_Section):
     """API clients (HTTP Basic)."""
 
     realm: str = "authsvc"
@@ -326,14 +338,14 @@ class ClientSettings(BaseModel):
     cache_size: NonNegativeInt = 10_000
 
 
-class EventSettings(BaseModel):
+class EventSettings(_Section):
     stream: str = "auth:events"
     source: str = "authsvc"
     audit_group: str = "audit"
     retention_s: PositiveInt = 7 * 86400
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(_Section):
     session_sweep_interval_s: PositiveFloat = 60.0
     revocation_sweep_interval_s: NonNegativeFloat = 0.0  # 0: 1.5x the access-token lifetime
     audit_drain_interval_s: PositiveFloat = 1.0
@@ -357,7 +369,7 @@ class WorkerSettings(BaseModel):
         return self.revocation_sweep_interval_s or 1.5 * access_ttl_s
 
 
-class ThrottleSettings(BaseModel):
+class ThrottleSettings(_Section):
     account_free_failures: NonNegativeInt = 5
     account_block_after: PositiveInt = 100
     ip_free_failures: NonNegativeInt = 50
@@ -372,7 +384,7 @@ class ThrottleSettings(BaseModel):
     device_cookie: str = ""  # empty: the session cookie's name + "-device"
 
 
-class AuthzSettings(BaseModel):
+class AuthzSettings(_Section):
     # Actions rules may name; a rule naming any other is refused at write time (422).
     actions: str = "create,read,update,delete,list,manage"
     cache_size: NonNegativeInt = 10_000  # compiled per-caller views kept per process
@@ -382,7 +394,7 @@ class AuthzSettings(BaseModel):
         return frozenset(a.strip() for a in self.actions.split(",") if a.strip())
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(_Section):
     reauth_window_s: PositiveInt = 600
     # AES-256-GCM key(s) for MFA secrets at rest: urlsafe base64 of 32 random bytes, comma-separated
     # for rotation (the first encrypts). Empty: MFA enrolment is refused (503 mfa_not_configured).
@@ -418,7 +430,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTH_",
         env_nested_delimiter="__",
-        extra="ignore",
+        extra="forbid",  # a section no one has, from a file or AUTH_<SECTION>__*: see _UnknownSections
     )
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -488,18 +500,74 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        files = [DEFAULT_CONFIG]
+        files = [(DEFAULT_CONFIG, "config/default.toml")]
         extra = os.environ.get("AUTH_CONFIG")
         if extra:
-            files.append(Path(extra))
+            path = Path(extra).expanduser()
+            if not path.is_file():
+                # A file named but absent would leave every one of its settings at the defaults.
+                raise ConfigFileError("AUTH_CONFIG", f"{path}: {'not a file' if path.exists() else 'no such file'}")
+            files.append((path, "AUTH_CONFIG"))
         # Later files win; env beats files; explicit init kwargs beat everything.
-        toml_sources = [TomlConfigSettingsSource(settings_cls, toml_file=f) for f in reversed(files)]
-        return (init_settings, env_settings, *toml_sources)
+        toml_sources = [_TomlFile(settings_cls, toml_file=f, setting=name) for f, name in reversed(files)]
+        return (init_settings, env_settings, _UnknownSections(settings_cls), *toml_sources)
+
+
+class ConfigFileError(ValueError):
+    """A configuration file that is named but missing, unreadable or not TOML."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """A TOML layer whose read errors name the file and the setting that chose it."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *, toml_file: ConfigFileSourceType, setting: str) -> None:
+        self._setting = setting
+        super().__init__(settings_cls, toml_file=toml_file)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigFileError(self._setting, f"{file_path} is not valid TOML ({e})") from None
+        except OSError as e:
+            raise ConfigFileError(self._setting, f"{file_path} cannot be read ({e.strerror})") from None
+
+
+class _UnknownSections(PydanticBaseSettingsSource):
+    """``AUTH_<SECTION>__<FIELD>`` variables whose section does not exist, handed to the model so
+    that it refuses them by name (pydantic-settings reads only variables of known sections;
+    unknown fields of a known section reach the section, which refuses them itself)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, value in os.environ.items():
+            rest = name.upper().removeprefix("AUTH_")
+            section = rest.split("__", 1)[0].lower()
+            if rest != name.upper() and "__" in rest and section not in self.settings_cls.model_fields:
+                found[rest.lower()] = value
+        return found
 
 
 def load_settings(**overrides: object) -> Settings:
-    """:raises ValidationError: a value that cannot work."""
+    """:raises ValidationError: a value that cannot work. :raises ConfigFileError: see the class."""
     return Settings(**overrides)
+
+
+def describe_load_error(exc: BaseException) -> list[str] | None:
+    """The lines an operator is shown for a configuration ``load_settings`` refused, or None if
+    ``exc`` is no such thing (a bug, whose traceback is worth keeping)."""
+    if isinstance(exc, ConfigFileError):
+        return [str(exc)]
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return describe_errors(exc)
+    return None
 
 
 def describe_errors(exc: ValidationError) -> list[str]:
@@ -508,6 +576,12 @@ def describe_errors(exc: ValidationError) -> list[str]:
     lines = []
     for error in exc.errors():
         parts = [str(part).upper() for part in error["loc"]]
+        if error["type"] == "extra_forbidden":
+            # A key no setting has: named as written, in a file ([session] idle_timeout) or in the
+            # environment (AUTH_SESSION__IDLE_TIMEOUT), most likely a misspelling.
+            dotted = ".".join(str(part) for part in error["loc"]).replace("__", ".").lower()
+            lines.append(f"AUTH_{'__'.join(parts)}: no such setting ({dotted})")
+            continue
         # A check across fields is reported on its section (AUTH_SESSION__*); its message names them.
         name = "AUTH_" + "__".join(parts if len(parts) > 1 else [*parts, "*"])
         # The message only: the input may be a secret (a passphrase, a data key). Our own checks'

@@ -1,15 +1,23 @@
 """Values that cannot work are refused at load, each named as its AUTH_* variable: cookie
 names browsers would drop or that break the Set-Cookie header, URLs of the wrong scheme,
-a data key that is no key, a password policy nobody can meet."""
+a data key that is no key, a password policy nobody can meet, a misspelled key, a
+configuration file that is missing or not TOML."""
 from __future__ import annotations
 
 import base64
 import os
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from app.settings import CookieSettings, Settings, TokenSettings, describe_errors
+from app.settings import (
+    ConfigFileError,
+    CookieSettings,
+    Settings,
+    TokenSettings,
+    describe_errors,
+    describe_load_error,
+)
 
 INSECURE = {"name": "sid", "secure": False}
 
@@ -171,5 +179,75 @@ def test_a_unix_socket_redis_needs_a_broker_url_of_its_own():
     assert "broker.url" in one_line(redis={"url": "unix:///run/redis.sock"})
 
 
+# --- keys no setting has ------------------------------------------------------------------
+
+def test_every_section_refuses_keys_it_does_not_have():
+    for name, field in Settings.model_fields.items():
+        assert issubclass(field.annotation, BaseModel), name
+        assert field.annotation.model_config.get("extra") == "forbid", name
+
+
+def test_a_misspelled_field_is_refused_by_name():
+    assert one_line(session={"idle_timeout": 300}) == \
+        "AUTH_SESSION__IDLE_TIMEOUT: no such setting (session.idle_timeout)"
+    assert one_line(sesion={"idle_timeout_s": 300}) == "AUTH_SESION: no such setting (sesion)"
+
+
+def test_misspelled_environment_variables_are_refused_by_name(monkeypatch):
+    monkeypatch.setenv("AUTH_SESSION__IDLE_TIMEOUT", "300")
+    monkeypatch.setenv("AUTH_SESION__IDLE_TIMEOUT_S", "300")
+    monkeypatch.setenv("AUTH_UNRELATED", "1")  # no section: not ours to judge
+    assert sorted(refused()) == [
+        "AUTH_SESION__IDLE_TIMEOUT_S: no such setting (sesion.idle_timeout_s)",
+        "AUTH_SESSION__IDLE_TIMEOUT: no such setting (session.idle_timeout)",
+    ]
+
+
 def test_our_own_messages_come_without_pydantics_prefix():
     assert one_line(password={"min_length": 300}).split(": ", 1)[1].startswith("password.min_length")
+
+
+# --- the AUTH_CONFIG file -----------------------------------------------------------------
+
+def _load_error(monkeypatch, path) -> list[str]:
+    monkeypatch.setenv("AUTH_CONFIG", str(path))
+    with pytest.raises((ValidationError, ConfigFileError)) as caught:
+        Settings()
+    lines = describe_load_error(caught.value)
+    assert lines is not None
+    return lines
+
+
+def test_a_missing_config_file_is_an_error(monkeypatch, tmp_path):
+    assert _load_error(monkeypatch, tmp_path / "prod.toml") == [f"AUTH_CONFIG: {tmp_path / 'prod.toml'}: no such file"]
+    assert _load_error(monkeypatch, tmp_path) == [f"AUTH_CONFIG: {tmp_path}: not a file"]
+
+
+def test_a_malformed_config_file_is_named(monkeypatch, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[http\nport = 1\n")
+    [line] = _load_error(monkeypatch, bad)
+    assert line.startswith(f"AUTH_CONFIG: {bad} is not valid TOML (")
+
+
+def test_a_misspelled_key_in_the_config_file_is_refused(monkeypatch, tmp_path):
+    conf = tmp_path / "prod.toml"
+    conf.write_text("[session]\nidle_timeout = 300\n\n[http]\nport = 9000\n")
+    assert _load_error(monkeypatch, conf) == ["AUTH_SESSION__IDLE_TIMEOUT: no such setting (session.idle_timeout)"]
+
+
+def test_a_config_file_layers_over_the_defaults(monkeypatch, tmp_path):
+    conf = tmp_path / "prod.toml"
+    conf.write_text("[session]\nidle_timeout_s = 300\n")
+    monkeypatch.setenv("AUTH_CONFIG", str(conf))
+    assert Settings().session.idle_timeout_s == 300
+
+
+def test_other_errors_are_not_described_as_settings():
+    class Other(BaseModel):
+        n: int
+
+    with pytest.raises(ValidationError) as caught:
+        Other(n="x")
+    assert describe_load_error(caught.value) is None
+    assert describe_load_error(ValueError("x")) is None
