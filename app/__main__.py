@@ -8,7 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
-from app.settings import Settings, describe_errors, load_settings
+from app.settings import ConfigFileError, describe_load_error, load_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -97,11 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValidationError as e:
-        if e.title != Settings.__name__:
+    except (ValidationError, ConfigFileError) as e:
+        lines = describe_load_error(e)
+        if lines is None:
             raise  # not the settings: a bug, keep its traceback
         # Every command loads the settings first; an operator's typo deserves a sentence.
-        for line in describe_errors(e):
+        for line in lines:
             print(f"invalid setting {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

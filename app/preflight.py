@@ -50,10 +50,21 @@ def require_redis(settings: Settings) -> None:
         _fail("redis", settings.redis.url, e)
 
 
-def main() -> None:
-    from app.settings import load_settings
+def main() -> int:
+    """``python -m app.preflight`` (``make run``, before ``migrate``): the services answer."""
+    from pydantic import ValidationError
 
-    settings = load_settings()
+    from app.settings import ConfigFileError, describe_load_error, load_settings
+
+    try:
+        settings = load_settings()
+    except (ValidationError, ConfigFileError) as e:
+        lines = describe_load_error(e)
+        if lines is None:
+            raise
+        for line in lines:
+            print(f"invalid setting {line}", file=sys.stderr)
+        return 2
     require_postgres(settings)
     require_redis(settings)
     if settings.broker_url.startswith("amqp"):
@@ -65,7 +76,8 @@ def main() -> None:
         except Exception as e:  # kombu raises a variety of transport errors
             _fail("rabbitmq", settings.broker_url, e)
     print("postgres and redis are reachable")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

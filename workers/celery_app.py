@@ -15,17 +15,22 @@ from celery.beat import PersistentScheduler
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 from pydantic import ValidationError
 
-from app.settings import describe_errors, load_settings
+from app.settings import ConfigFileError, describe_load_error, load_settings
 from app.taskqueue import celery_config
 from workers.runtime import WorkerRuntime
 from workers.schedule import beat_schedule
 
 try:
     settings = load_settings()
-except ValidationError as e:
+except (ValidationError, ConfigFileError) as e:
+    lines = describe_load_error(e)
+    if lines is None:
+        raise
     # Celery would wrap this in "Couldn't import 'workers'" and a traceback; the operator
-    # needs the setting's name instead.
-    for line in describe_errors(e):
+    # needs the setting's name instead. Refused here, before "ready.": a value that cannot
+    # work (a data key that is no key, a broker URL of no transport) would otherwise fail
+    # every task the worker takes.
+    for line in lines:
         print(f"invalid setting {line}", file=sys.stderr)
     raise SystemExit(2) from None
 
