@@ -11,14 +11,37 @@ from pydantic import ValidationError
 from app.settings import ConfigFileError, describe_load_error, load_settings
 
 
+def _port(text: str) -> int:
+    # argparse turns this into "argument --port: ..." and exit status 2. Without it, 70000 was
+    # announced as :70000 while the socket took 70000 & 0xFFFF.
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0 to 65535; 0: any free port)")
+    return port
+
+
+def _process_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (one process per core) or more, not {count}")
+    return count
+
+
 def _serve(args: argparse.Namespace) -> int:
     from app.runner import serve
 
     settings = load_settings()
     if args.workers is not None:
         settings.http.workers = args.workers
-    serve(settings, host=args.host or settings.http.host, port=args.port or settings.http.port)
-    return 0
+    # "is not None": --port 0 (any free port) and --host "" are choices too.
+    return serve(settings, host=args.host if args.host is not None else settings.http.host,
+                 port=args.port if args.port is not None else settings.http.port)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -68,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the web process")
     p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=int, help="web processes sharing the port (0: one per core)")
+    p.add_argument("--port", type=_port, help="0: any free port (one process only)")
+    p.add_argument("--workers", type=_process_count, help="web processes sharing the port (0: one per core)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("migrate", help="create the database if needed and apply every migration")
