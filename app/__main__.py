@@ -34,11 +34,16 @@ def _process_count(text: str) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from app.preflight import require_postgres, require_redis
     from app.runner import serve
 
     settings = load_settings()
     if args.workers is not None:
         settings.http.workers = args.workers
+    # Once, before any process starts: a missing or unmigrated database is a sentence, not a
+    # traceback per process (the signing keys are read from Postgres at start).
+    require_postgres(settings)
+    require_redis(settings)
     # "is not None": --port 0 (any free port) and --host "" are choices too.
     return serve(settings, host=args.host if args.host is not None else settings.http.host,
                  port=args.port if args.port is not None else settings.http.port)
@@ -49,7 +54,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from app.preflight import require_postgres
 
     settings = load_settings()
-    require_postgres(settings)
+    require_postgres(settings, migrated=False)  # migrate is what makes it so
     upgrade(settings.database.url)
     print("database is at the latest revision")
     return 0

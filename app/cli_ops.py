@@ -11,7 +11,8 @@ CLI_CLIENT = ClientInfo(ip="", user_agent="cli")
 
 
 def preflight(settings: Settings) -> None:
-    """Say which store is unreachable, before any event loop runs (the probes run their own)."""
+    """Say which store is unreachable, or that the database needs `migrate`, before any event loop
+    runs (the probes run their own)."""
     require_postgres(settings)
     require_redis(settings)
 

@@ -1,11 +1,14 @@
-"""Before running: is each backing service reachable? If not, say which URL was
-tried and how to start it, instead of a traceback."""
+"""Before running: is each backing service reachable, and is the database ready for this
+version? If not, say which URL was tried and what to do (start it, or run ``python -m app
+migrate``), in one sentence and exit status 2, instead of a traceback."""
 from __future__ import annotations
 
 import asyncio
 import sys
+from typing import NoReturn
+from urllib.parse import urlsplit
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from app.settings import Settings
 
@@ -15,39 +18,115 @@ HOW_TO_START = {
               "--dir /var/lib/redis --logfile /var/log/redis/ci.log"),
     "rabbitmq": "rabbitmq-server -detached",
 }
+MIGRATE = "run `python -m app migrate`"
 
 
-def _fail(name: str, url: str, error: Exception) -> None:
+def _fail(name: str, url: str, error: Exception) -> NoReturn:
     print(f"error: cannot reach {name} at {url} ({type(error).__name__}: {error}).\n"
           f"Start it with:  {HOW_TO_START[name]}\n"
           f"or point the service elsewhere with the AUTH_* settings (see README).", file=sys.stderr)
     raise SystemExit(2)
 
 
-def require_postgres(settings: Settings) -> None:
-    import asyncpg
+def _refuse(setting: str, problem: str) -> NoReturn:
+    # Settings refuse such URLs at load already; this is for callers that built their own.
+    print(f"invalid setting {setting}: {problem}", file=sys.stderr)
+    raise SystemExit(2)
 
-    url = make_url(settings.database.url)
-    safe = url.render_as_string(hide_password=True)
-    dsn = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
 
-    async def probe() -> None:
-        conn = await asyncpg.connect(dsn, timeout=3)
-        await conn.close()
+def _unprepared(problem: str) -> NoReturn:
+    print(f"error: {problem}; {MIGRATE}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def require_postgres(settings: Settings, *, migrated: bool = True) -> None:
+    """Postgres answers; with ``migrated``, the database exists and its schema is at this code's
+    Alembic heads (what every command but ``migrate`` needs)."""
+    from sqlalchemy.exc import ArgumentError
 
     try:
-        asyncio.run(probe())
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as e:
+        url = make_url(settings.database.url)
+    except (ArgumentError, ValueError):
+        _refuse("AUTH_DATABASE__URL", "database.url does not parse as a URL")
+    safe = url.render_as_string(hide_password=True)
+    if not migrated:
+        # migrate creates the database: only the server must answer (through the maintenance database).
+        _probe(url.set(database="postgres"), safe)
+        return
+    versions = _probe(url, safe)
+    if versions is None:
+        _unprepared(f"the database {url.database!r} does not exist on {safe.rsplit('/', 1)[0]}")
+    if not versions:
+        _unprepared(f"the database at {safe} has no tables of this service (no Alembic version)")
+    _require_heads(url, safe, versions)
+
+
+def _probe(url: URL, safe: str) -> set[str] | None:
+    """The database's Alembic revisions (empty: none recorded), None if the database does not exist."""
+    import asyncpg
+
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def probe() -> set[str] | None:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=3)
+        except asyncpg.InvalidCatalogNameError:
+            return None
+        try:
+            return {row[0] for row in await conn.fetch("SELECT version_num FROM alembic_version")}
+        except asyncpg.UndefinedTableError:
+            return set()
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(probe())
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         _fail("postgres", safe, e)
+
+
+def _require_heads(url: URL, safe: str, versions: set[str]) -> None:
+    from alembic.script import ScriptDirectory
+
+    from app.db.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(url.render_as_string(hide_password=False)))
+    heads = set(script.get_heads())
+    known = {revision.revision for revision in script.walk_revisions()}
+    if versions - known:
+        # A newer release migrated it (a rollback, a rolling deploy): its tables are a superset
+        # as far as this code knows; say so and carry on.
+        print(f"warning: the database at {safe} is at revision {', '.join(sorted(versions - known))}, "
+              f"which this version of authsvc does not know (a newer one migrated it?)", file=sys.stderr)
+        return
+    if versions != heads:
+        _unprepared(f"the database at {safe} is at revision {', '.join(sorted(versions))}, "
+                    f"behind this version's {', '.join(sorted(heads))}")
 
 
 def require_redis(settings: Settings) -> None:
     import redis
 
+    safe = _without_password(settings.redis.url)
     try:
-        redis.Redis.from_url(settings.redis.url, socket_connect_timeout=3).ping()
+        client = redis.Redis.from_url(settings.redis.url, socket_connect_timeout=3)
+    except (ValueError, TypeError):
+        _refuse("AUTH_REDIS__URL", "redis.url must be a redis://, rediss:// or unix:// URL")
+    try:
+        client.ping()
     except redis.RedisError as e:
-        _fail("redis", settings.redis.url, e)
+        _fail("redis", safe, e)
+    except TypeError:  # an option in the URL's query that redis-py does not take
+        _refuse("AUTH_REDIS__URL", "redis.url has an option redis-py does not know")
+    finally:
+        client.close()
 
 
 def main() -> int:
@@ -65,7 +144,7 @@ def main() -> int:
         for line in lines:
             print(f"invalid setting {line}", file=sys.stderr)
         return 2
-    require_postgres(settings)
+    require_postgres(settings, migrated=False)
     require_redis(settings)
     if settings.broker_url.startswith("amqp"):
         from kombu import Connection
@@ -74,7 +153,7 @@ def main() -> int:
             with Connection(settings.broker_url, connect_timeout=3) as conn:
                 conn.ensure_connection(max_retries=1)
         except Exception as e:  # kombu raises a variety of transport errors
-            _fail("rabbitmq", settings.broker_url, e)
+            _fail("rabbitmq", _without_password(settings.broker_url), e)
     print("postgres and redis are reachable")
     return 0
 
