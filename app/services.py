@@ -115,7 +115,7 @@ def build_services(settings: Settings, *, web: bool = False) -> Services:
         bus.subscribe(session_cache.on_message, session_cache.reset)
     sessions = SessionManager(store=store, idle_timeout_s=s.idle_timeout_s,
                               absolute_timeout_s=s.absolute_timeout_s, epoch_ttl_s=epoch_ttl,
-                              cache=session_cache)
+                              max_per_user=s.max_per_user, cache=session_cache)
     relay = OutboxRelay(sessionmaker=sessionmaker, publisher=publisher)
     throttle = build_throttle(settings, redis)
     accounts = AccountManager(sessionmaker=sessionmaker, users=users, hasher=hasher, policy=policy,

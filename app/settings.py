@@ -204,6 +204,8 @@ class HttpSettings(_Section):
 class SessionSettings(_Section):
     idle_timeout_s: PositiveInt = 1800
     absolute_timeout_s: PositiveInt = 43200
+    # Sessions one user holds at once; a login past it ends their least recently used
+    # (auth.session.revoked, reason session_limit). Positive: there is no "unlimited".
     max_per_user: PositiveInt = 100
     # In-process cache of validated sessions, invalidated through pub/sub.
     cache_ttl_s: NonNegativeFloat = 5.0

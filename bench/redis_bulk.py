@@ -34,9 +34,9 @@ async def create_sessions(store: RedisSessionStore, n: int, *, per_user: int, id
     pipe = store.redis.pipeline(transaction=False)
     send = store._create
 
-    async def queue(*, keys: list, args: list) -> int:
+    async def queue(*, keys: list, args: list) -> list[int]:
         pipe.evalsha(sha, len(keys), *keys, *args)
-        return 0  # what the script answers when it writes (the bench's users have no epoch)
+        return [0, 0]  # what the script answers when it writes (no epoch, no cap: none is passed)
 
     store._create = queue
     try:

@@ -10,14 +10,10 @@ from app.events.envelope import Event, request_context
 from app.sessions.ids import hash_session_id, looks_like_session_id, new_session_id
 from app.sessions.cache import SessionCache
 from app.sessions.record import SessionRecord
-from app.sessions.store import GUARD_REVOKED, GUARD_ROLES_CHANGED, REVOKE_BATCH, RedisSessionStore
+from app.sessions.store import GUARD_REVOKED, GUARD_ROLES_CHANGED, REVOKE_BATCH, RedisSessionStore, SessionCap
 
 if TYPE_CHECKING:
     from app.throttle import SuccessCommit
-
-
-# Sessions a listing shows at most.
-LISTED_AT_MOST = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +43,15 @@ class StartedSession:
 
 class SessionManager:
     def __init__(self, *, store: RedisSessionStore, idle_timeout_s: int, absolute_timeout_s: int,
-                 epoch_ttl_s: int, cache: SessionCache | None = None) -> None:
+                 epoch_ttl_s: int, max_per_user: int, cache: SessionCache | None = None) -> None:
+        if max_per_user < 1:
+            raise ValueError("max_per_user must be positive")
         self.store = store
         self.cache = cache
         self.idle_timeout_s = idle_timeout_s
         self.absolute_timeout_s = absolute_timeout_s
+        # Sessions one user holds at most: a new one past it ends their least recently used.
+        self.max_per_user = max_per_user
         # How long a revocation epoch must outlive the things it revokes.
         self.epoch_ttl_s = epoch_ttl_s
 
@@ -60,7 +60,9 @@ class SessionManager:
                     not_before: float = 0.0, credentials_at: float | None = None,
                     roles_read_at: float | None = None, commit: SuccessCommit | None = None) -> StartedSession:
         """Create a fresh session (a new id every time: no fixation); with ``commit``, only
-        if that login's throttle gate is still open when the session is written.
+        if that login's throttle gate is still open when the session is written. If the user
+        then holds more than ``max_per_user``, their least recently used sessions end (an
+        ``auth.session.revoked`` each, reason ``session_limit``) in the same atomic step.
 
         ``credentials_at``: when the account row the credentials were checked against was read
         (UserRecord.read_at). The session is not written if a revocation epoch (a password
@@ -86,14 +88,26 @@ class SessionManager:
             ip=client.ip[:64], user_agent=client.user_agent[:256])
         created = Event("auth.session.created", user_id,
                         {"handle": record.handle, **client.context()}, time=now)
-        outcome = await self.store.create(record, [*events, created], commit, roles_read_at=roles_read_at)
+        cap = SessionCap(self.max_per_user, self._revoked(user_id, record.sid_hash, client, "session_limit"))
+        outcome = await self.store.create(record, [*events, created], commit, roles_read_at=roles_read_at, cap=cap)
         if outcome.guard == GUARD_REVOKED:
             raise RevokedMeanwhileError()
         if outcome.guard == GUARD_ROLES_CHANGED:
             raise RolesChangedError()
         if outcome.wait_ms > 0:
             raise commit.refusal(outcome.wait_ms)
+        if outcome.over > 0:
+            await self._trim(record, cap)
         return StartedSession(session_id, record, commit.device_token(outcome.device_kept) if commit else None)
+
+    async def _trim(self, record: SessionRecord, cap: SessionCap) -> None:
+        """The rest of what the cap ends beyond one script's worth (the cap was lowered, or the
+        sessions predate it), a script at a time so Redis serves others in between."""
+        over = 1
+        while over > 0:
+            over, ended = await self.store.trim(record.user_id, cap, now=now_s(), keep=record.sid_hash)
+            if not ended:
+                return  # what is left there is not the user's any more (the sweep and fan-out's)
 
     async def resolve(self, session_id: str) -> SessionRecord:
         """The live session behind a cookie value.
@@ -167,7 +181,7 @@ class SessionManager:
 
     async def list(self, user_id: str) -> list[SessionRecord]:
         """The sessions the user holds, the newest first."""
-        records = await self.store.live_for_user(user_id, limit=LISTED_AT_MOST)
+        records = await self.store.live_for_user(user_id, limit=self.max_per_user)
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     @staticmethod

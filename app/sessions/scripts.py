@@ -9,14 +9,81 @@ Field positions (1-based, Lua): 1 uid, 2 email, 3 roles, 4 created, 5 seen,
 
 from app.throttle.scripts import GATE_FUNCTION, TRUST_DEVICE_FUNCTION
 
+# Whether the user still holds a session (its unpacked value) at ``now``: within both deadlines
+# and issued after their revocation epoch (``epoch``: a number, or false for none). What a
+# forced logout's epoch ended is gone for the user at once, though its key stays until the
+# worker's fan-out deletes and reports it.
+_HOLDS_FUNCTION = """
+local function holds(t, now, epoch)
+  if now >= tonumber(t[6]) or now >= tonumber(t[5]) + tonumber(t[7]) then return false end
+  return not (epoch and tonumber(t[4]) <= epoch)
+end
+"""
+
+# The cap on a user's sessions (session.max_per_user). spec: {now, room, most, envelope head,
+# envelope middle, envelope tail, id prefix, session-key prefix, channel}. Ends the user's
+# oldest sessions (the earliest deadline first: the least recently used) until they hold no
+# more than ``room``, never ``keep`` (the session just opened), and at most ``most`` in one
+# call, each with its auth.session.revoked event (head .. id .. middle .. handle .. tail, the
+# id the prefix and a counter) and its own invalidation message, as REVOKE does.
+# Sessions the user no longer holds (see holds) neither count nor are touched: the sweep and
+# the forced logout's fan-out report them. They cannot slide their deadline, so they sort
+# first, but index scores are whole seconds and ties come in any order: so the oldest
+# ``room + 1`` (at most ``most + 1``) plus ``most`` entries are all read, and ordered by their
+# exact deadlines, before any ends; at the cap that is every one. Entries past those are
+# presumed held (only a cap lowered, or sessions from before it, leaves more). Costs one
+# ZCOUNT while under the cap, and a read of each session at it.
+# Returns {over still (> 0 only when ``most`` ran out), ended}.
+_TRIM_FUNCTION = """
+local function trim_sessions(index, epoch_key, stream, uid, spec, keep)
+  local now, room, most = tonumber(spec[1]), tonumber(spec[2]), tonumber(spec[3])
+  local above = '(' .. spec[1]
+  local total = redis.call('ZCOUNT', index, above, '+inf')
+  if total <= room then return {0, 0} end
+  local epoch = redis.call('GET', epoch_key)
+  epoch = epoch and tonumber(epoch)
+  local window = redis.call('ZRANGEBYSCORE', index, above, '+inf', 'LIMIT', 0, math.min(room, most) + 1 + most)
+  local held, kept = {}, 0
+  for _, sh in ipairs(window) do
+    local v = redis.call('GET', spec[8] .. sh)
+    local t = v and cmsgpack.unpack(v)
+    if t and t[1] == uid and holds(t, now, epoch) then
+      if sh == keep then
+        kept = 1
+      else
+        held[#held + 1] = {math.min(tonumber(t[6]), tonumber(t[5]) + tonumber(t[7])), tonumber(t[4]), sh}
+      end
+    end
+  end
+  -- By the exact deadline, then the issue time: the scores' whole seconds tie.
+  table.sort(held, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[3] < b[3]
+  end)
+  local over = #held + kept + (total - #window) - room
+  local ended = math.min(math.max(over, 0), most, #held)
+  for i = 1, ended do
+    local sh = held[i][3]
+    redis.call('DEL', spec[8] .. sh)
+    redis.call('ZREM', index, sh)
+    redis.call('XADD', stream, '*', 'event', spec[4] .. spec[7] .. string.format('%012x', i) .. spec[5]
+      .. string.sub(sh, 1, 16) .. spec[6])
+    redis.call('PUBLISH', spec[9], 's:' .. sh)
+  end
+  return {math.max(over - ended, 0), ended}
+end
+"""
+
 # K: session, its user agent, the user's index, the due zset, stream, the user's epoch, the
 # user's roles mark. A: value, deadline (ms), user agent, user agent expiry (s), sid hash,
 # index score, index expiry (s), uid, due score, credentials read at, roles read at ('' for
-# no check); envelopes are A[first..]. One script rather than a MULTI of ten commands: a
-# login's session costs one command to pack and one reply to parse.
+# no check), the cap ('' for none, else trim_sessions' spec, msgpack); envelopes are
+# A[first..]. One script rather than a MULTI of ten commands: a login's session costs one
+# command to pack and one reply to parse.
 # Index entries already past their deadline stay: the sweep finds expired sessions only
 # through them, and reports each (auth.session.expired) as it removes it.
-_CREATE_FUNCTION = """
+_CREATE_FUNCTION = _HOLDS_FUNCTION + _TRIM_FUNCTION + """
 -- Before anything is written: 1 if the user's revocation epoch (a password change, a forced
 -- logout) is at or after the read of the credentials, 2 if their roles changed since they
 -- were read (the caller reads them again), else 0.
@@ -40,51 +107,55 @@ local function create_session(K, A, first)
   redis.call('ZADD', K[4], 'LT', A[9], A[8])
   for i = first, #A do redis.call('XADD', K[5], '*', 'event', A[i]) end
 end
+-- The cap, once the session is written: the user's oldest beyond it end (trim_sessions), and
+-- how many are over still comes back (> 0 only past one call's worth: the caller goes on).
+local function cap_sessions(K, A)
+  if A[12] == '' then return 0 end
+  return trim_sessions(K[3], K[6], K[5], A[8], cmsgpack.unpack(A[12]), A[5])[1]
+end
 """
 
-# KEYS, ARGV: as create_session's K and A, envelopes from ARGV[12]. Returns session_guard's code.
+# KEYS, ARGV: as create_session's K and A, envelopes from ARGV[13]. Returns {guard, over}:
+# session_guard's code (> 0: refused, nothing written), and how many sessions the user holds
+# past the cap still.
 CREATE = _CREATE_FUNCTION + """
 local refused = session_guard(KEYS, ARGV)
-if refused > 0 then return refused end
-create_session(KEYS, ARGV, 12)
-return 0
+if refused > 0 then return {refused, 0} end
+create_session(KEYS, ARGV, 13)
+return {0, cap_sessions(KEYS, ARGV)}
 """
 
 # A login's session and its success in one atomic step (app.throttle.SuccessCommit): the
 # throttle gate in 'succeed' mode first, and only if it is still open (no parallel guesses
 # shut it while the password was hashed) the session, then the trusted device.
-# KEYS: the seven of CREATE, then ARGV[12] gate keys, then ARGV[14] device keys (0 or 2).
-# ARGV: the eleven of CREATE, gate key count, gate arg count, device key count, the gate's
+# KEYS: the seven of CREATE, then ARGV[13] gate keys, then ARGV[15] device keys (0 or 2).
+# ARGV: the twelve of CREATE, gate key count, gate arg count, device key count, the gate's
 # args, the device's args (2 if any), then envelopes.
-# Returns {wait_ms, device_kept, guard}: wait_ms > 0 or guard > 0 (session_guard's code)
-# means refused and nothing was written.
+# Returns {wait_ms, device_kept, guard, over}: wait_ms > 0 or guard > 0 (session_guard's
+# code) means refused and nothing was written (the cap ends nothing either); over as CREATE's.
 CREATE_COMMITTED = GATE_FUNCTION + TRUST_DEVICE_FUNCTION + _CREATE_FUNCTION + """
 local refused = session_guard(KEYS, ARGV)
-if refused > 0 then return {0, 0, refused} end
-local nk, na, nd = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+if refused > 0 then return {0, 0, refused, 0} end
+local nk, na, nd = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
 local gk, ga = {}, {}
 for i = 1, nk do gk[i] = KEYS[7 + i] end
-for i = 1, na do ga[i] = ARGV[14 + i] end
+for i = 1, na do ga[i] = ARGV[15 + i] end
 local gate = throttle_gate(gk, ga)
-if gate[1] > 0 then return {gate[1], 0, 0} end
-local first = 15 + na + (nd > 0 and 2 or 0)
+if gate[1] > 0 then return {gate[1], 0, 0, 0} end
+local first = 16 + na + (nd > 0 and 2 or 0)
 create_session(KEYS, ARGV, first)
 local kept = 0
 if nd > 0 then
-  kept = trust_device({KEYS[8 + nk], KEYS[9 + nk]}, {ARGV[15 + na], ARGV[16 + na]})
+  kept = trust_device({KEYS[8 + nk], KEYS[9 + nk]}, {ARGV[16 + na], ARGV[17 + na]})
 end
-return {0, kept, 0}
+return {0, kept, 0, cap_sessions(KEYS, ARGV)}
 """
 
-# Whether the user still holds a session (its unpacked value) at ``now``: within both deadlines
-# and issued after their revocation epoch (``epoch``: a number, or false for none). What a
-# forced logout's epoch ended is gone for the user at once, though its key stays until the
-# worker's fan-out deletes and reports it.
-_HOLDS_FUNCTION = """
-local function holds(t, now, epoch)
-  if now >= tonumber(t[6]) or now >= tonumber(t[5]) + tonumber(t[7]) then return false end
-  return not (epoch and tonumber(t[4]) <= epoch)
-end
+# KEYS: the user's index, their epoch, stream. ARGV: uid, trim_sessions' spec (msgpack), the
+# sid hash to keep. What a login left over the cap (CREATE's over > 0), one call's worth at a
+# time. Returns trim_sessions' {over, ended}.
+TRIM = _HOLDS_FUNCTION + _TRIM_FUNCTION + """
+return trim_sessions(KEYS[1], KEYS[2], KEYS[3], ARGV[1], cmsgpack.unpack(ARGV[2]), ARGV[3])
 """
 
 # KEYS: session. ARGV: now, user-key prefix, touch granularity (s), session-key prefix,

@@ -23,7 +23,7 @@ import base64
 import hashlib
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
@@ -31,7 +31,7 @@ import msgpack
 from redis.asyncio import Redis
 
 from app.clock import now_s, rfc3339
-from app.events.envelope import Event
+from app.events.envelope import Event, new_event_id
 from app.events.publisher import EventPublisher
 from app.sessions import scripts
 from app.sessions.ids import HANDLE_CHARS
@@ -62,6 +62,10 @@ LIST_SLACK = 100
 # expiry sweep does, with other clients served in between.
 REVOKE_BATCH = 100
 
+# Sessions the cap ends in one script at most (as REVOKE_BATCH): more than that only when the
+# cap was lowered or sessions predate it, and then ``trim`` goes on a call at a time.
+TRIM_BATCH = 100
+
 # session_guard's codes (app.sessions.scripts).
 GUARD_REVOKED, GUARD_ROLES_CHANGED = 1, 2
 
@@ -73,11 +77,27 @@ class Created:
     guard: int = 0  # GUARD_REVOKED or GUARD_ROLES_CHANGED
     wait_ms: int = 0  # a login's throttle gate shut meanwhile
     device_kept: bool = False
+    over: int = 0  # sessions the user still holds past the cap (more than one call ends): ``trim``
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCap:
+    """At most ``sessions`` sessions held by one user: writing one past it ends their least
+    recently used, each reported by ``ended`` (an auth.session.revoked event; the script
+    fills in its id and ``data.handle`` for each session it ends)."""
+
+    sessions: int
+    ended: Event
+
+
+# What the cap's event template carries where the script puts each ended session's id and handle.
+_ID_SLOT, _HANDLE_SLOT = "@@event-id@@", "@@handle@@"
 
 
 class SessionStore(Protocol):
     async def create(self, record: SessionRecord, events: list[Event], commit: SuccessCommit | None = None,
-                     *, roles_read_at: float | None = None) -> Created: ...
+                     *, roles_read_at: float | None = None, cap: SessionCap | None = None) -> Created: ...
+    async def trim(self, user_id: str, cap: SessionCap, *, now: float, keep: str) -> tuple[int, int]: ...
     async def read(self, sid_hash: str, now: float) -> Lookup | None: ...
     async def live_for_user(self, user_id: str, *, limit: int) -> list[SessionRecord]: ...
     async def list_for_user(self, user_id: str) -> list[SessionRecord]: ...
@@ -148,14 +168,17 @@ class RedisSessionStore:
         self._list = redis.register_script(scripts.LIST)
         self._sweep = redis.register_script(scripts.SWEEP)
         self._set_profile = redis.register_script(scripts.SET_PROFILE)
+        self._trim = redis.register_script(scripts.TRIM)
 
     async def create(self, record: SessionRecord, events: list[Event], commit: SuccessCommit | None = None,
-                     *, roles_read_at: float | None = None) -> Created:
+                     *, roles_read_at: float | None = None, cap: SessionCap | None = None) -> Created:
         """Write the session and its events, unless the user's revocation epoch is at or after
         ``record.created_at`` (the read of the credentials) or, with ``roles_read_at``, their
         roles changed since then (scripts.session_guard). With ``commit`` (a login's success)
         only if its throttle gate is still open, in the same atomic step that records the
-        success and trusts the device. A refusal writes nothing."""
+        success and trusts the device. With ``cap``, in the same step, the user's least
+        recently used sessions beyond it end (up to TRIM_BATCH; ``Created.over`` says how many
+        are over still). A refusal writes and ends nothing."""
         k = self.keys
         deadline = record.idle_expires_at
         ua_id = user_agent_id(record.user_agent)
@@ -166,16 +189,38 @@ class RedisSessionStore:
         args = [_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
                 int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
                 int(record.absolute_expires_at) + 60, record.user_id, repr(deadline), repr(record.created_at),
-                "" if roles_read_at is None else repr(roles_read_at)]
+                "" if roles_read_at is None else repr(roles_read_at),
+                "" if cap is None else self._cap_spec(cap, record.last_seen_at)]
         envelopes = [self.publisher.encode(e) for e in events]
         if commit is None:
-            guard = await self._create(keys=keys, args=args + envelopes)
-            return Created(guard=int(guard))
-        wait_ms, kept, guard = await self._create_committed(
+            guard, over = await self._create(keys=keys, args=args + envelopes)
+            return Created(guard=int(guard), over=int(over))
+        wait_ms, kept, guard, over = await self._create_committed(
             keys=keys + commit.gate_keys + commit.device_keys,
             args=[*args, len(commit.gate_keys), len(commit.gate_args), len(commit.device_keys), *commit.gate_args,
                   *commit.device_args, *envelopes])
-        return Created(guard=int(guard), wait_ms=int(wait_ms), device_kept=bool(int(kept)))
+        return Created(guard=int(guard), wait_ms=int(wait_ms), device_kept=bool(int(kept)), over=int(over))
+
+    async def trim(self, user_id: str, cap: SessionCap, *, now: float, keep: str) -> tuple[int, int]:
+        """End up to TRIM_BATCH of the user's least recently used sessions beyond ``cap``, never
+        ``keep``; returns (how many are over still, how many ended)."""
+        k = self.keys
+        over, ended = await self._trim(
+            keys=[k.user_index(user_id), k.user_epoch(user_id), self.publisher.stream],
+            args=[user_id, self._cap_spec(cap, now), keep])
+        return int(over), int(ended)
+
+    def _cap_spec(self, cap: SessionCap, now: float) -> bytes:
+        """scripts.trim_sessions' spec: the event template is encoded once and cut where each
+        ended session's id and handle go; ids are a fresh random prefix and a counter."""
+        # The id comes first in an envelope, the handle first in the data: nothing caller-given
+        # (a user agent) precedes either, so the first occurrences are the slots.
+        data = {"handle": _HANDLE_SLOT, **{k: v for k, v in cap.ended.data.items() if k != "handle"}}
+        head, _, rest = self.publisher.encode(replace(cap.ended, id=_ID_SLOT, data=data)).partition(_ID_SLOT)
+        middle, _, tail = rest.partition(_HANDLE_SLOT)
+        prefix = new_event_id()[:24]  # a version 4 UUID's first 24 characters; the script adds 12 hex digits
+        return msgpack.packb([repr(now), cap.sessions, TRIM_BATCH, head, middle, tail, prefix,
+                              self.keys.session_prefix, self.keys.channel])
 
     async def read(self, sid_hash: str, now: float) -> Lookup | None:
         k = self.keys
