@@ -1,5 +1,4 @@
 """Rule validation and odd attribute values in checks."""
-import json
 import uuid
 
 import pytest
