@@ -167,7 +167,8 @@ def write(out_dir: Path, *, mode: str, cfg: dict, elapsed_s: float, code: str) -
         "(bench/baseline_server.py). The argon2id loop verifies at the service's `settings.password` "
         "parameters on 2 threads (argon2-cffi releases the GIL, so 2 cores); the PyJWT loop verifies an "
         "EdDSA token on one thread.",
-        f"- Logins: wrk posts one account's credentials on {cfg['login_connections']} connections. The storm "
+        f"- Logins: wrk posts on {cfg['login_connections']} connections, each login for the next of enough fresh "
+        "accounts (registered first) that none reaches `session.max_per_user` during the run. The storm "
         "figure probes `GET /auth/session` one request at a time (5 ms apart) from its own process, first "
         "idle, then while wrk runs the same login load. During each login round the service's threads are "
         "read from /proc (main threads = event loops, the others = the argon2 pool) and Redis's CPU from "
