@@ -43,6 +43,10 @@ TRUST_S = 0.1
 IDLE_PING_S = 1.0
 # Three idle pings: one late PONG (a busy Redis) does not replace the link.
 LEASE_S = 3.0
+# Messages already buffered are read without suspending, so a burst of thousands (a mass
+# forced logout) would hold the loop for their whole length: requests get a turn between
+# batches of this many invalidations.
+YIELD_EVERY = 64
 
 
 class InvalidationBus:
@@ -109,6 +113,7 @@ class InvalidationBus:
             # Everything published before the SUBSCRIBE reaches Redis is covered by the
             # reset when it is confirmed; everything after, by the subscription.
             subscribing_at = self._heard_at = time.monotonic()
+            handled = 0
             try:
                 await pubsub.subscribe(self.channel)
                 while True:
@@ -144,6 +149,9 @@ class InvalidationBus:
                         for part in text.split(MESSAGE_SEPARATOR):
                             for handler in self._handlers:
                                 handler(part)
+                            handled += 1
+                            if handled % YIELD_EVERY == 0:
+                                await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
