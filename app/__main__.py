@@ -8,7 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
-from app.settings import ConfigFileError, describe_load_error, load_settings
+from app.settings import ConfigFileError, describe_load_error, load_settings, report_invalid_settings
 
 
 def _port(text: str) -> int:
@@ -130,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if lines is None:
             raise  # not the settings: a bug, keep its traceback
         # Every command loads the settings first; an operator's typo deserves a sentence.
-        for line in lines:
-            print(f"invalid setting {line}", file=sys.stderr)
+        report_invalid_settings(lines)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 
-from app.settings import Settings
+from app.settings import Settings, load_settings_or_exit
 
 HOW_TO_START = {
     "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
@@ -131,19 +131,7 @@ def require_redis(settings: Settings) -> None:
 
 def main() -> int:
     """``python -m app.preflight`` (``make run``, before ``migrate``): the services answer."""
-    from pydantic import ValidationError
-
-    from app.settings import ConfigFileError, describe_load_error, load_settings
-
-    try:
-        settings = load_settings()
-    except (ValidationError, ConfigFileError) as e:
-        lines = describe_load_error(e)
-        if lines is None:
-            raise
-        for line in lines:
-            print(f"invalid setting {line}", file=sys.stderr)
-        return 2
+    settings = load_settings_or_exit()
     require_postgres(settings, migrated=False)
     require_redis(settings)
     if settings.broker_url.startswith("amqp"):

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -560,6 +561,25 @@ class _UnknownSections(PydanticBaseSettingsSource):
 def load_settings(**overrides: object) -> Settings:
     """:raises ValidationError: a value that cannot work. :raises ConfigFileError: see the class."""
     return Settings(**overrides)
+
+
+def load_settings_or_exit() -> Settings:
+    """``load_settings`` for a process's entry point (preflight, the Celery app): a configuration
+    it refuses is one "invalid setting" line per problem on stderr and exit status 2, since a
+    traceback would bury the setting's name; anything else (a bug) keeps its traceback."""
+    try:
+        return load_settings()
+    except (ValidationError, ConfigFileError) as e:
+        lines = describe_load_error(e)
+        if lines is None:
+            raise
+        report_invalid_settings(lines)
+        raise SystemExit(2) from None
+
+
+def report_invalid_settings(lines: list[str]) -> None:
+    for line in lines:
+        print(f"invalid setting {line}", file=sys.stderr)
 
 
 def describe_load_error(exc: BaseException) -> list[str] | None:

@@ -7,32 +7,22 @@ RabbitMQ), tasks go to ``settings.workers.queue``, and the schedule comes from
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from celery import Celery
 from celery.beat import PersistentScheduler
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
-from pydantic import ValidationError
 
-from app.settings import ConfigFileError, describe_load_error, load_settings
+from app.settings import load_settings_or_exit
 from app.taskqueue import celery_config
 from workers.runtime import WorkerRuntime
 from workers.schedule import beat_schedule
 
-try:
-    settings = load_settings()
-except (ValidationError, ConfigFileError) as e:
-    lines = describe_load_error(e)
-    if lines is None:
-        raise
-    # Celery would wrap this in "Couldn't import 'workers'" and a traceback; the operator
-    # needs the setting's name instead. Refused here, before "ready.": a value that cannot
-    # work (a data key that is no key, a broker URL of no transport) would otherwise fail
-    # every task the worker takes.
-    for line in lines:
-        print(f"invalid setting {line}", file=sys.stderr)
-    raise SystemExit(2) from None
+# Celery would wrap a refused setting in "Couldn't import 'workers'" and a traceback; the
+# operator needs the setting's name instead. Refused here, before "ready.": a value that
+# cannot work (a data key that is no key, a broker URL of no transport) would otherwise fail
+# every task the worker takes.
+settings = load_settings_or_exit()
 
 app = Celery("authsvc")
 app.conf.update(celery_config(settings))
