@@ -22,7 +22,7 @@ end
 
 # The cap on a user's sessions (session.max_per_user). spec: {now, room, most, envelope head,
 # envelope middle, envelope tail, id prefix, session-key prefix, channel}. Ends the user's
-# oldest sessions (the earliest deadline first: the least recently used) until they hold no
+# least recently used sessions (the earliest idle deadline first) until they hold no
 # more than ``room``, never ``keep`` (the session just opened), and at most ``most`` in one
 # call, each with its auth.session.revoked event (head .. id .. middle .. handle .. tail, the
 # id the prefix and a counter) and its own invalidation message, as REVOKE does.
@@ -30,7 +30,8 @@ end
 # the forced logout's fan-out report them. They cannot slide their deadline, so they sort
 # first, but index scores are whole seconds and ties come in any order: so the oldest
 # ``room + 1`` (at most ``most + 1``) plus ``most`` entries are all read, and ordered by their
-# exact deadlines, before any ends; at the cap that is every one. Entries past those are
+# idle deadlines, before any ends; at the cap that is every one (for a cap up to ``most``;
+# above it the least recently used of those read, the earliest by score). Entries past those are
 # presumed held (only a cap lowered, or sessions from before it, leaves more). Costs one
 # ZCOUNT while under the cap, and a read of each session at it.
 # Returns {over still (> 0 only when ``most`` ran out), ended}.
@@ -51,11 +52,14 @@ local function trim_sessions(index, epoch_key, stream, uid, spec, keep)
       if sh == keep then
         kept = 1
       else
-        held[#held + 1] = {math.min(tonumber(t[6]), tonumber(t[5]) + tonumber(t[7])), tonumber(t[4]), sh}
+        -- Ordered by the idle deadline (last seen + idle timeout), not the index score's
+        -- min(absolute, idle): a session in use seconds ago but near its absolute deadline is
+        -- not the least recently used, and ending it first logged out the device in use.
+        held[#held + 1] = {tonumber(t[5]) + tonumber(t[7]), tonumber(t[4]), sh}
       end
     end
   end
-  -- By the exact deadline, then the issue time: the scores' whole seconds tie.
+  -- By the idle deadline, then the issue time.
   table.sort(held, function(a, b)
     if a[1] ~= b[1] then return a[1] < b[1] end
     if a[2] ~= b[2] then return a[2] < b[2] end
