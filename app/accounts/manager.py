@@ -180,8 +180,11 @@ class AccountManager:
 
     async def _start(self, user: UserRecord, client: ClientInfo, previous: SessionRecord | None, *,
                      method: str, commit: SuccessCommit | None = None) -> StartedSession:
+        # The session ended below makes room for the new one: the cap (session.max_per_user) must
+        # not also end another of the user's sessions for it.
+        replacing = previous.sid_hash if previous is not None and previous.user_id == user.id else None
         started = await self._open_session(
-            user, client=client, commit=commit, credentials_at=user.read_at,
+            user, client=client, commit=commit, credentials_at=user.read_at, replacing=replacing,
             events=[Event("auth.login.succeeded", user.id, {"method": method, **client.context()})])
         if previous is not None:
             # Login always rotates: whatever session the browser had is ended (after the new

@@ -58,7 +58,8 @@ class SessionManager:
     async def start(self, *, user_id: str, email: str, roles: tuple[str, ...], client: ClientInfo,
                     events: list[Event] = (), auth_time: float | None = None,
                     not_before: float = 0.0, credentials_at: float | None = None,
-                    roles_read_at: float | None = None, commit: SuccessCommit | None = None) -> StartedSession:
+                    roles_read_at: float | None = None, commit: SuccessCommit | None = None,
+                    replacing: str | None = None) -> StartedSession:
         """Create a fresh session (a new id every time: no fixation); with ``commit``, only
         if that login's throttle gate is still open when the session is written. If the user
         then holds more than ``max_per_user``, their least recently used sessions end (an
@@ -72,7 +73,8 @@ class SessionManager:
         the idle and absolute deadlines) start now: the second MFA step may come minutes
         after the password step, and the session it opens must not be born timed out.
         ``roles_read_at``: when ``roles`` were read; the session is not written if they
-        changed since.
+        changed since. ``replacing``: the sid hash of a session the caller ends right after (a
+        login's previous one), which the cap neither counts nor ends.
 
         :raises RevokedMeanwhileError: an epoch at or after ``credentials_at`` (nothing was written).
         :raises RolesChangedError: read ``roles`` again and retry (nothing was written).
@@ -88,7 +90,8 @@ class SessionManager:
             ip=client.ip[:64], user_agent=client.user_agent[:256])
         created = Event("auth.session.created", user_id,
                         {"handle": record.handle, **client.context()}, time=now)
-        cap = SessionCap(self.max_per_user, self._revoked(user_id, record.sid_hash, client, "session_limit"))
+        cap = SessionCap(self.max_per_user, self._revoked(user_id, record.sid_hash, client, "session_limit"),
+                         replacing=replacing or "")
         outcome = await self.store.create(record, [*events, created], commit, roles_read_at=roles_read_at, cap=cap)
         if outcome.guard == GUARD_REVOKED:
             raise RevokedMeanwhileError()

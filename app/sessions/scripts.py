@@ -21,7 +21,9 @@ end
 """
 
 # The cap on a user's sessions (session.max_per_user). spec: {now, room, most, envelope head,
-# envelope middle, envelope tail, id prefix, session-key prefix, channel}. Ends the user's
+# envelope middle, envelope tail, id prefix, session-key prefix, channel, replaced sid hash
+# ('' for none: the session the new one replaces, which the caller ends; it neither counts nor
+# is ended here, or a re-login at the cap would cost another device's session)}. Ends the user's
 # least recently used sessions (the earliest idle deadline first) until they hold no
 # more than ``room``, never ``keep`` (the session just opened), and at most ``most`` in one
 # call, each with its auth.session.revoked event (head .. id .. middle .. handle .. tail, the
@@ -51,6 +53,8 @@ local function trim_sessions(index, epoch_key, stream, uid, spec, keep)
     if t and t[1] == uid and holds(t, now, epoch) then
       if sh == keep then
         kept = 1
+      elseif sh == spec[10] then
+        -- being replaced: the caller ends it next (reason login), so it leaves room already
       else
         -- Ordered by the idle deadline (last seen + idle timeout), not the index score's
         -- min(absolute, idle): a session in use seconds ago but near its absolute deadline is

@@ -88,6 +88,11 @@ class SessionCap:
 
     sessions: int
     ended: Event
+    # The sid hash of the session the new one replaces (a login from a browser that held one of
+    # the user's sessions), which the caller ends right after with its own event: it is neither
+    # counted nor ended by the cap. Counted, it made a re-login at the cap end another device's
+    # session as well as the replaced one.
+    replacing: str = ""
 
 
 # What the cap's event template carries where the script puts each ended session's id and handle.
@@ -220,7 +225,7 @@ class RedisSessionStore:
         middle, _, tail = rest.partition(_HANDLE_SLOT)
         prefix = new_event_id()[:24]  # a version 4 UUID's first 24 characters; the script adds 12 hex digits
         return msgpack.packb([repr(now), cap.sessions, TRIM_BATCH, head, middle, tail, prefix,
-                              self.keys.session_prefix, self.keys.channel])
+                              self.keys.session_prefix, self.keys.channel, cap.replacing])
 
     async def read(self, sid_hash: str, now: float) -> Lookup | None:
         k = self.keys

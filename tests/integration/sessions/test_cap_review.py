@@ -1,4 +1,5 @@
-"""session.max_per_user, reviewed: which session the cap ends."""
+"""session.max_per_user, reviewed: which session the cap ends, and that a login which replaces
+the browser's own session does not cost the user another one."""
 import time
 import uuid
 
@@ -9,6 +10,7 @@ from app.sessions.ids import hash_session_id, new_session_id
 from app.sessions.manager import ClientInfo
 from app.sessions.record import SessionRecord
 from tests.integration.sessions.helpers import events
+from tests.support.browser import Browser
 from tests.support.nojar import NoJarServers
 
 
@@ -55,3 +57,25 @@ async def test_the_cap_ends_the_least_recently_used_not_the_one_nearest_its_abso
     listed = {r.sid_hash for r in await services.sessions.list(uid)}
     assert listed == {started.record.sid_hash, busy.sid_hash}, "the idle session must be the one ended"
     assert [e["data"]["handle"] for e in await _limited(redis, settings.events.stream, uid)] == [idle.handle]
+
+
+async def test_a_relogin_at_the_cap_ends_the_browsers_own_session_and_no_other(serve, make_settings, redis, settings):
+    """A login from a browser that already holds a session of the same user replaces it (login
+    rotates the id). At the cap, the new session was written first and the cap ended the user's
+    least recently used session (another device) before the replaced one was ended: the user
+    lost a live session for nothing."""
+    client = await serve(cheap(make_settings, session={"max_per_user": 2, "cache_ttl_s": 0}))
+    phone = Browser(client, cookie_name="sid")
+    email = await phone.signed_up()
+    uid = (await (await phone.request("GET", "/auth/session")).json())["user"]["id"]
+    laptop = Browser(client, cookie_name="sid")
+    assert (await laptop.login(email)).status == 200
+    before = laptop.session_id
+    assert (await laptop.login(email)).status == 200  # sends its cookie: ``previous``
+    assert laptop.session_id != before
+    assert (await phone.request("GET", "/auth/session")).status == 200, "the other device was logged out"
+    assert (await laptop.request("GET", "/auth/session")).status == 200
+    assert await _limited(redis, settings.events.stream, uid) == []
+    ended = [e for e in await events(redis, settings.events.stream)
+             if e["type"] == "auth.session.revoked" and e["subject"] == uid]
+    assert [e["data"]["reason"] for e in ended] == ["login"]
