@@ -71,12 +71,20 @@ def require_postgres(settings: Settings, *, migrated: bool = True) -> None:
 def _probe(url: URL, safe: str) -> set[str] | None:
     """The database's Alembic revisions (empty: none recorded), None if the database does not exist."""
     import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # Connect as the service's engine does: SQLAlchemy's asyncpg dialect turns the URL's query into
+    # asyncpg.connect() keywords and keeps its own options (prepared_statement_cache_size, the
+    # usual one behind pgbouncer). In an asyncpg DSN such an option was sent to the server as a
+    # setting, so a URL the service runs with failed here as "cannot reach postgres".
+    _, kwargs = PGDialect_asyncpg().create_connect_args(url)
+    for own in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn"):
+        kwargs.pop(own, None)
+    kwargs.setdefault("timeout", 3)
 
     async def probe() -> set[str] | None:
         try:
-            conn = await asyncpg.connect(dsn, timeout=3)
+            conn = await asyncpg.connect(**kwargs)
         except asyncpg.InvalidCatalogNameError:
             return None
         try:
@@ -90,6 +98,8 @@ def _probe(url: URL, safe: str) -> set[str] | None:
         return asyncio.run(probe())
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         _fail("postgres", safe, e)
+    except TypeError as e:  # a query option asyncpg.connect() does not take: the service fails the same way
+        _refuse("AUTH_DATABASE__URL", f"database.url has an option asyncpg does not take ({e})")
 
 
 def _require_heads(url: URL, safe: str, versions: set[str]) -> None:
