@@ -16,6 +16,9 @@ Semantics shared by the point check and the SQL filter (a missing attribute is n
 - eq/$eq/$ne compare by type (true != 1); null equals only null; $ne is "is distinct from".
 - $in: a non-null value equal to a member; $nin: null or not a member.
 - $gt/$gte/$lt/$lte: numbers only; false when the attribute is null or not a number.
+- Numbers are int, float and Decimal (a NUMERIC column as asyncpg reads it), compared
+  exactly: Decimal("0.1") is below the double 0.1. NaN (float or Decimal) equals nothing
+  and is in no order.
 - $all/$any: the attribute is a list containing all / any of the operand's items.
 - A placeholder with no value for this caller (e.g. a client has no email) is never
   "equal to null": its condition counts as true in a deny rule and false in an allow
@@ -28,6 +31,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from app.authz.errors import RuleError
@@ -215,6 +219,9 @@ def _same(value: Any, expected: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        # A Decimal NaN is in no order, like float('nan'); comparing it would raise, not answer False.
+        return not value.is_nan()
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -324,7 +331,7 @@ def _tag(value: Any) -> tuple | None:
         return ("b", value)
     if isinstance(value, str):
         return ("s", value)
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):  # equal numbers hash alike across the three
         return ("n", value)
     return None
 

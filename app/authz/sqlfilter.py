@@ -9,18 +9,25 @@ error, not "no row". Outside the column type's range the answer is static (no ro
 it; every non-null row is below it), non-integral bounds on integer columns become the
 integer bound that selects the same rows, and an integer no float equals is compared
 through its float neighbours, so the filter answers what the point check answers.
+
+That point check sees a row as asyncpg reads it: a REAL as the double of its float4 (0.1 is
+0.10000000149011612, so no rule number a float4 cannot hold equals it), a NUMERIC as an exact
+Decimal, and NaN as a number in no order, where Postgres puts NaN above every number.
 """
 from __future__ import annotations
 
 import math
 import operator
+import struct
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, false, literal, not_, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import ARRAY, BigInteger, Boolean, Double, Float, Integer, Numeric, SmallInteger, String
+from sqlalchemy.types import (ARRAY, REAL, BigInteger, Boolean, Double, Float, Integer, Numeric, SmallInteger,
+                              String)
 
 from app.authz.conditions import ORDER_OPS, Junction, Leaf, Negation, Node, Placeholder, compile_predicate, resolve
 
@@ -109,7 +116,10 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
     usable = [i for i in items if _value_kind(i) == item_kind]
     if item_kind == "number":
         usable = [v for v in (_storable(i, item_type) for i in usable) if v is not None]
-    operand = literal(usable, type_=PG_ARRAY(item_type))
+    # Cast to NUMERIC[], not NUMERIC(10, 2)[]: that would round 0.105 onto an element 0.10 (and
+    # fail on 10**30); the comparison itself ignores the scale.
+    operand = literal(usable, type_=PG_ARRAY(Numeric() if isinstance(item_type, Numeric) and not
+                                             isinstance(item_type, Float) else item_type))
     if op == "$all":
         if len(usable) < len(items):
             return false()  # an item of the wrong type (or out of range) can never be contained
@@ -143,8 +153,23 @@ def _storable(x: int | float, type_) -> int | float | None:
             x = int(x)
         return x if bounds[0] <= x <= bounds[1] else None
     if isinstance(type_, Float):
-        return float(x) if float(x) == x else None  # e.g. 2**53 + 1: no double equals it
+        if float(x) != x:
+            return None  # e.g. 2**53 + 1: no double equals it
+        if _is_float4(type_):
+            # Nor does a float4 equal 0.1 or 1e-50 (and 1e300 is no float4 at all: packing it
+            # raises, as asyncpg would for a REAL[] operand).
+            try:
+                if struct.unpack("f", struct.pack("f", x))[0] != x:
+                    return None
+            except OverflowError:
+                return None
+        return float(x)
     return x  # Numeric: exact and wide enough
+
+
+def _is_float4(type_: Float) -> bool:
+    """REAL, or FLOAT(p) with p <= 24: Postgres stores both as a 4-byte float."""
+    return isinstance(type_, REAL) or (not isinstance(type_, Double) and (type_.precision or 53) <= 24)
 
 
 def _bindable(x: int | float, type_) -> ColumnElement | None:
@@ -178,8 +203,17 @@ def _ordered(column: ColumnElement, op: str, x: int | float) -> ColumnElement:
                 f, compare = (f if f > x else math.nextafter(f, math.inf)), operator.ge
             else:
                 f, compare = (f if f < x else math.nextafter(f, -math.inf)), operator.le
-        return and_(column.is_not(None), compare(column, literal(f, type_=_DOUBLE)))
-    return and_(column.is_not(None), compare(column, literal(x, type_=Numeric())))
+        return and_(column.is_not(None), compare(column, literal(f, type_=_DOUBLE)), *_below_nan(column, op))
+    return and_(column.is_not(None), compare(column, literal(x, type_=Numeric())), *_below_nan(column, op))
+
+
+def _below_nan(column: ColumnElement, op: str) -> tuple[ColumnElement, ...]:
+    """Postgres sorts NaN above every number (float and numeric alike), where in Python NaN
+    is in no order: > and >= leave it out explicitly (< and <= already do)."""
+    if op not in ("$gt", "$gte"):
+        return ()
+    nan = literal(math.nan, type_=_DOUBLE) if isinstance(column.type, Float) else literal(Decimal("NaN"), Numeric())
+    return (column < nan,)
 
 
 class _Probe:
