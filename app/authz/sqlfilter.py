@@ -116,6 +116,10 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
     usable = [i for i in items if _value_kind(i) == item_kind]
     if item_kind == "number":
         usable = [v for v in (_storable(i, item_type) for i in usable) if v is not None]
+    elif item_kind == "string" and getattr(item_type, "length", None):
+        # The cast below would cut a longer string to VARCHAR(n) (Postgres does so silently),
+        # matching a stored prefix the point check denies: no element of the column equals it.
+        usable = [i for i in usable if len(i) <= item_type.length]
     # Cast to NUMERIC[], not NUMERIC(10, 2)[]: that would round 0.105 onto an element 0.10 (and
     # fail on 10**30); the comparison itself ignores the scale.
     operand = literal(usable, type_=PG_ARRAY(Numeric() if isinstance(item_type, Numeric) and not
