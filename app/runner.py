@@ -56,9 +56,12 @@ def _listen_error(host: str, port: int, error: OSError) -> ListenError:
     return ListenError(f"error: cannot listen on {address(host, port)} ({reason})" + (f"; {hint}" if hint else ""))
 
 
-def _check_listenable(host: str, port: int, reuse_port: bool) -> None:
-    """Bind (without listening) every address the web processes will, as they will, and let go:
-    a port in use is then said at once, not after each process built its services.
+def _check_listenable(host: str, port: int) -> None:
+    """Bind (without listening) every address the web processes will, and let go: a port in
+    use is then said at once, not after each process built its services. Never with
+    SO_REUSEPORT, though several processes bind with it: the kernel would let this probe, and
+    then them, join the listeners of another instance run by the same user (a second
+    ``serve --workers 2`` on the port), which would then silently share its traffic.
 
     :raises ListenError: as the processes would (they still handle a port taken meanwhile).
     """
@@ -70,8 +73,6 @@ def _check_listenable(host: str, port: int, reuse_port: bool) -> None:
     for family, kind, proto, _, sockaddr in addresses:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # asyncio's default on POSIX
-            if reuse_port:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
@@ -135,7 +136,7 @@ def serve(settings: Settings, *, host: str, port: int) -> int:
               f"port of its own; give a port (--port, AUTH_HTTP__PORT) or --workers 1", file=sys.stderr)
         return LISTEN_FAILED
     try:
-        _check_listenable(host, port, reuse_port=workers > 1)
+        _check_listenable(host, port)
         if workers > 1:
             return _serve_several(settings, host, port, workers)
         _run_one(settings, host, port, False,

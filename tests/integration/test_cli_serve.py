@@ -55,6 +55,20 @@ def test_a_port_in_use_is_one_sentence_naming_it_and_exit_2(settings, busy_port,
     _said_once(code, out, err, f"cannot listen on 127.0.0.1:{busy_port} (Address already in use)")
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_port_another_instance_shares_among_its_processes_is_in_use(settings, processes):
+    # Several processes bind with SO_REUSEPORT, and the kernel lets any socket of the same user
+    # that sets it join them: a second instance served half the first one's connections.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        code, out, err = _finish(_serve(settings, "--port", str(port), "--host", "127.0.0.1",
+                                        AUTH_HTTP__WORKERS=processes), timeout=20)
+    _said_once(code, out, err, f"cannot listen on 127.0.0.1:{port} (Address already in use)")
+
+
 @pytest.mark.parametrize("flags, complaint", [
     (("--port", "70000"), "argument --port: 70000 is not a TCP port"),  # it listened on 70000 & 0xFFFF = 4464
     (("--port", "-1"), "argument --port: -1 is not a TCP port"),
