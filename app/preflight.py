@@ -28,6 +28,13 @@ def _fail(name: str, url: str, error: Exception) -> NoReturn:
     raise SystemExit(2)
 
 
+def _login_refused(name: str, setting: str, url: str, error: Exception) -> NoReturn:
+    # The server is up: telling the operator to start it would send them the wrong way.
+    print(f"error: {name} at {url} refused the login ({type(error).__name__}: {error}).\n"
+          f"Fix the user or password in {setting}.", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _refuse(setting: str, problem: str) -> NoReturn:
     # Settings refuse such URLs at load already; this is for callers that built their own.
     print(f"invalid setting {setting}: {problem}", file=sys.stderr)
@@ -96,6 +103,8 @@ def _probe(url: URL, safe: str) -> set[str] | None:
 
     try:
         return asyncio.run(probe())
+    except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError) as e:
+        _login_refused("postgres", "AUTH_DATABASE__URL", safe, e)  # 28000 (no such role, pg_hba) and 28P01
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         _fail("postgres", safe, e)
     except TypeError as e:  # a query option asyncpg.connect() does not take: the service fails the same way
@@ -131,6 +140,8 @@ def require_redis(settings: Settings) -> None:
         _refuse("AUTH_REDIS__URL", "redis.url must be a redis://, rediss:// or unix:// URL")
     try:
         client.ping()
+    except redis.AuthenticationError as e:  # WRONGPASS, or a password where none is set
+        _login_refused("redis", "AUTH_REDIS__URL", safe, e)
     except redis.RedisError as e:
         _fail("redis", safe, e)
     except TypeError:  # an option in the URL's query that redis-py does not take
@@ -147,9 +158,13 @@ def main() -> int:
     if settings.broker_url.startswith("amqp"):
         from kombu import Connection
 
+        from amqp.exceptions import AccessRefused
+
         try:
             with Connection(settings.broker_url, connect_timeout=3) as conn:
                 conn.ensure_connection(max_retries=1)
+        except AccessRefused as e:
+            _login_refused("rabbitmq", "AUTH_BROKER__URL", _without_password(settings.broker_url), e)
         except Exception as e:  # kombu raises a variety of transport errors
             _fail("rabbitmq", _without_password(settings.broker_url), e)
     print("postgres and redis are reachable")

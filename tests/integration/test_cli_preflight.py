@@ -91,3 +91,23 @@ def test_migrate_then_makes_it_ready(settings, empty_database):
     assert code == 0 and "latest revision" in out, err[-800:]
     code, out, err = _run(settings, *GRANT, database_url=url)
     assert code != 0 and "migrate" not in err and "Traceback" not in err, err[-800:]  # no such user: the CLI's answer
+
+
+def _preflight(settings, **extra: str) -> tuple[int | None, str, str]:
+    proc = subprocess.run([sys.executable, "-m", "app.preflight"], cwd=ROOT, env=env_for(settings, **extra),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("setting, url, name", [
+    ("AUTH_DATABASE__URL", "postgresql+asyncpg://no_such_role_here@127.0.0.1:5432/test", "postgres"),
+    ("AUTH_REDIS__URL", "redis://nobody:not-the-password@127.0.0.1:6379/0", "redis"),
+    ("AUTH_BROKER__URL", "amqp://guest:not-the-password@127.0.0.1:5672//", "rabbitmq"),
+], ids=["postgres-role", "redis-user", "rabbitmq-password"])
+def test_a_server_that_refuses_the_login_is_not_called_down(settings, setting, url, name):
+    # It said "cannot reach ... Start it with ...", sending the operator to start a running server.
+    code, out, err = _preflight(settings, **{setting: url})
+    assert code == 2, f"exit {code}; stdout={out[-400:]!r} stderr={err[-800:]!r}"
+    assert "Traceback" not in err and "cannot reach" not in err and "Start it" not in err, err
+    assert f"error: {name} at " in err and "refused the login" in err and f"Fix the user or password in {setting}" in err
+    assert "not-the-password" not in err  # the URL is shown without its password
