@@ -1,17 +1,15 @@
 """Property: for numbers of any size the rule language accepts, the SQL filter selects
 exactly what the point check allows, on every numeric column type, and never fails in
 the database (10**20 against an INTEGER or BIGINT column is "no row", not an error)."""
-import asyncio
 import math
 
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
-from sqlalchemy import (ARRAY, BigInteger, Column, Double, Integer, MetaData, Numeric, SmallInteger, Table,
-                        select)
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import ARRAY, BigInteger, Column, Double, Integer, MetaData, Numeric, SmallInteger, Table
 
 from app.authz import conditions
 from app.authz.conditions import compile_predicate
 from app.authz.sqlfilter import to_clause
+from tests.integration.authz.rowtable import RowTable
 
 metadata = MetaData()
 numbers_table = Table(
@@ -75,23 +73,6 @@ def leaf_st(draw):
 
 
 def test_sql_filter_agrees_with_point_check_for_numbers(database_url):
-    loop = asyncio.new_event_loop()
-    engine = create_async_engine(database_url, pool_size=1)
-
-    async def prepare():
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.drop_all)
-            await conn.run_sync(metadata.create_all)
-
-    async def evaluate(rows, clauses):
-        async with engine.connect() as conn:
-            async with conn.begin() as tx:
-                await conn.execute(numbers_table.insert(), [{"id": i, **r} for i, r in enumerate(rows)])
-                labelled = [c.label(f"c{i}") for i, c in enumerate(clauses)]
-                result = list(await conn.execute(select(numbers_table.c.id, *labelled).order_by(numbers_table.c.id)))
-                await tx.rollback()
-        return result
-
     @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(data=st.data(), leaves=st.lists(leaf_st(), min_size=1, max_size=8))
     def agree(data, leaves):
@@ -100,16 +81,12 @@ def test_sql_filter_agrees_with_point_check_for_numbers(database_url):
         nodes = [conditions.parse(leaf) for leaf in leaves]
         for missing in (False, True):
             clauses = [to_clause(n, {}, COLUMNS, missing=missing) for n in nodes]
-            for row_id, *says in loop.run_until_complete(evaluate(rows, clauses)):
+            for row_id, *says in table.answers(rows, clauses):
                 for leaf, node, sql_says in zip(leaves, nodes, says):
                     assert sql_says is compile_predicate(node, {}, missing=missing)(rows[row_id]), (leaf, rows[row_id])
 
-    try:
-        loop.run_until_complete(prepare())
+    with RowTable(database_url, numbers_table) as table:
         agree()
-    finally:
-        loop.run_until_complete(engine.dispose())
-        loop.close()
 
 
 def test_edges_of_each_column_type(database_url):
@@ -133,25 +110,9 @@ def test_edges_of_each_column_type(database_url):
                                      ("big", [I64, -I64, 10 ** 20]), ("ratio", [odd, 2 ** 53 + 2]),
                                      ("ints", [I32, I32 - 1]), ("bigs", [I64, I64 - 1, -I64]))
                for op in (("$in", "$nin") if attr not in ("ints", "bigs") else ("$any", "$all"))]
-    loop = asyncio.new_event_loop()
-    engine = create_async_engine(database_url, pool_size=1)
     nodes = [conditions.parse(leaf) for leaf in leaves]
-
-    async def run():
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.execute(numbers_table.delete())
-            await conn.execute(numbers_table.insert(), [{"id": i, **r} for i, r in enumerate(rows)])
-            clauses = [to_clause(n, {}, COLUMNS).label(f"c{i}") for i, n in enumerate(nodes)]
-            result = list(await conn.execute(select(numbers_table.c.id, *clauses).order_by(numbers_table.c.id)))
-            await conn.execute(numbers_table.delete())
-            return result
-
-    try:
-        result = loop.run_until_complete(run())
-    finally:
-        loop.run_until_complete(engine.dispose())
-        loop.close()
+    with RowTable(database_url, numbers_table) as table:
+        result = table.answers(rows, [to_clause(n, {}, COLUMNS) for n in nodes])
     for row_id, *says in result:
         for leaf, node, sql_says in zip(leaves, nodes, says):
             assert sql_says is compile_predicate(node, {})(rows[row_id]), (leaf, rows[row_id])

@@ -1,13 +1,12 @@
 """The SQL filter answers what the point check answers for any rule the admin API accepts."""
-import asyncio
 
 import pytest
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
 from app.authz.engine import Subject, view_from
 from app.authz.repository import Snapshot
 from app.authz.rules import RuleSpec, validate_rule
+from tests.integration.authz.rowtable import RowTable
 
 metadata = MetaData()
 table = Table("authz_review_values", metadata, Column("id", Integer, primary_key=True),
@@ -45,20 +44,6 @@ CASES = [
 def test_filter_agrees_for_large_numbers(database_url, conditions, effect):
     view = _view(conditions, effect)
     expected = [r["id"] for r in ROWS if view.check("read", "post", r).allowed]
-    loop = asyncio.new_event_loop()
-    engine = create_async_engine(database_url, pool_size=1)
-
-    async def run():
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.execute(table.delete())
-            await conn.execute(table.insert(), ROWS)
-            return [r[0] for r in await conn.execute(
-                select(table.c.id).where(view.sql_filter("read", "post", COLUMNS)).order_by(table.c.id))]
-
-    try:
-        got = loop.run_until_complete(run())
-    finally:
-        loop.run_until_complete(engine.dispose())
-        loop.close()
+    with RowTable(database_url, table) as rows:
+        got = rows.ids_where(ROWS, view.sql_filter("read", "post", COLUMNS))
     assert got == expected
