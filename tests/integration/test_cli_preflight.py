@@ -111,3 +111,14 @@ def test_a_server_that_refuses_the_login_is_not_called_down(settings, setting, u
     assert "Traceback" not in err and "cannot reach" not in err and "Start it" not in err, err
     assert f"error: {name} at " in err and "refused the login" in err and f"Fix the user or password in {setting}" in err
     assert "not-the-password" not in err  # the URL is shown without its password
+
+
+def test_a_database_url_option_the_service_cannot_take_is_one_sentence_and_exit_2(settings):
+    """The other side of connecting as the service does: an option asyncpg.connect() does not
+    take (``sslmode``, a libpq name) makes the service's engine fail with a TypeError; the
+    preflight, which passed it in a DSN, let the command start and die with that traceback."""
+    url = settings.database.url + "?sslmode=disable"
+    code, out, err = _run(settings, *GRANT, database_url=url)
+    assert code == 2 and "Traceback" not in err, err[-1500:]
+    [line] = err.strip().splitlines()
+    assert line.startswith("invalid setting AUTH_DATABASE__URL: ") and "sslmode" in line, line

@@ -114,3 +114,22 @@ def test_several_processes_listen_then_stop_with_status_0(settings):
         proc.send_signal(signal.SIGTERM)
     code, _, err = _finish(proc)
     assert code == 0 and "Traceback" not in err, err[-800:]
+
+
+def test_serve_runs_with_a_database_url_carrying_a_sqlalchemy_option(settings):
+    """``?prepared_statement_cache_size=0`` (the usual setting behind pgbouncer) is an option of
+    SQLAlchemy's asyncpg dialect, which the service's engine takes; the preflight put it in an
+    asyncpg DSN, where it is sent to the server as a setting, and serve refused to start with
+    'cannot reach postgres ... Start it with' although Postgres was up and the service works."""
+    url = settings.database.url + "?prepared_statement_cache_size=0"
+    proc = _serve(settings, "--port", "0", "--workers", "1", AUTH_DATABASE__URL=url)
+    try:
+        line = proc.stdout.readline()
+        found = re.fullmatch(r"serving on http://127\.0\.0\.1:(\d+)\n", line)
+        assert found, (line, "" if line else proc.stderr.read())
+        with urllib.request.urlopen(f"http://127.0.0.1:{found.group(1)}/readyz", timeout=5) as reply:
+            assert reply.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    code, _, err = _finish(proc)
+    assert code == 0 and "Traceback" not in err, err[-800:]
