@@ -31,6 +31,23 @@ def _finish(proc: subprocess.Popen, timeout: float = 30.0) -> tuple[int | None, 
         return None, out, err
 
 
+def _answers_then_stops(proc: subprocess.Popen, announced: str, path: str = "/healthz") -> str:
+    """Reads the line ``proc`` announces itself with (which must match ``announced``, a regex
+    whose group 1 is the port), asks ``path`` there for a 200, then stops it: status 0, no
+    traceback. Returns the port."""
+    try:
+        line = proc.stdout.readline()
+        found = re.fullmatch(announced, line)
+        assert found, (line, "" if line else proc.stderr.read())
+        with urllib.request.urlopen(f"http://127.0.0.1:{found.group(1)}{path}", timeout=5) as reply:
+            assert reply.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    code, _, err = _finish(proc)
+    assert code == 0 and "Traceback" not in err, err[-800:]
+    return found.group(1)
+
+
 def _said_once(code, out: str, err: str, sentence: str) -> None:
     assert code == 2, f"exit {code}; stdout={out[-400:]!r} stderr={err[-800:]!r}"
     assert "Traceback" not in err, err[-1500:]
@@ -83,16 +100,7 @@ def test_flags_that_cannot_work_are_refused(settings, flags, complaint):
 def test_port_0_listens_on_a_free_port_and_says_which(settings):
     # `args.port or settings.http.port` took --port 0 for "not given".
     proc = _serve(settings, "--port", "0", "--workers", "1", AUTH_HTTP__PORT="1")
-    try:
-        line = proc.stdout.readline()
-        found = re.fullmatch(r"serving on http://127\.0\.0\.1:(\d+)\n", line)
-        assert found and found.group(1) not in ("0", "1"), (line, proc.stderr.read() if proc.poll() else "")
-        with urllib.request.urlopen(f"http://127.0.0.1:{found.group(1)}/healthz", timeout=5) as reply:
-            assert reply.status == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-    code, _, err = _finish(proc)
-    assert code == 0 and "Traceback" not in err, err[-800:]
+    assert _answers_then_stops(proc, r"serving on http://127\.0\.0\.1:(\d+)\n") not in ("0", "1")
 
 
 def test_port_0_with_several_processes_is_refused(settings):
@@ -106,14 +114,7 @@ def test_several_processes_listen_then_stop_with_status_0(settings):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = _serve(settings, "--port", str(port), "--workers", "2")
-    try:
-        assert proc.stdout.readline() == f"serving on http://127.0.0.1:{port} with 2 processes\n"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
-            assert reply.status == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-    code, _, err = _finish(proc)
-    assert code == 0 and "Traceback" not in err, err[-800:]
+    _answers_then_stops(proc, rf"serving on http://127\.0\.0\.1:({port}) with 2 processes\n")
 
 
 def test_serve_runs_with_a_database_url_carrying_a_sqlalchemy_option(settings):
@@ -123,13 +124,4 @@ def test_serve_runs_with_a_database_url_carrying_a_sqlalchemy_option(settings):
     'cannot reach postgres ... Start it with' although Postgres was up and the service works."""
     url = settings.database.url + "?prepared_statement_cache_size=0"
     proc = _serve(settings, "--port", "0", "--workers", "1", AUTH_DATABASE__URL=url)
-    try:
-        line = proc.stdout.readline()
-        found = re.fullmatch(r"serving on http://127\.0\.0\.1:(\d+)\n", line)
-        assert found, (line, "" if line else proc.stderr.read())
-        with urllib.request.urlopen(f"http://127.0.0.1:{found.group(1)}/readyz", timeout=5) as reply:
-            assert reply.status == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-    code, _, err = _finish(proc)
-    assert code == 0 and "Traceback" not in err, err[-800:]
+    _answers_then_stops(proc, r"serving on http://127\.0\.0\.1:(\d+)\n", "/readyz")
