@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from app.server import create_app
@@ -21,3 +22,12 @@ class NoJarServers:
     async def close(self) -> None:
         for client in self.clients:
             await client.close()
+
+
+@pytest.fixture
+async def serve_without_cookie_jar():
+    """The ``serve`` fixture for tests that choose every cookie a request carries: a module or
+    conftest takes it as ``serve = serve_without_cookie_jar``."""
+    servers = NoJarServers()
+    yield servers
+    await servers.close()

@@ -1,21 +1,14 @@
 """A forced logout ends the user's sessions at once (the revocation epoch), before the worker's
 fan-out deletes them: from then on they are neither listed nor endable by the user, and the
 fan-out still finds and reports each of them once."""
-import pytest
-
 from app.accounts.forced_logout import Actor
 from app.http.appkeys import SERVICES
 from app.sessions.manager import ClientInfo
 from tests.integration.sessions.helpers import events
 from tests.support.browser import Browser
-from tests.support.nojar import NoJarServers
+from tests.support.nojar import serve_without_cookie_jar
 
-
-@pytest.fixture
-async def serve():
-    servers = NoJarServers()  # no cookie jar: each request carries only the cookie the test chose
-    yield servers
-    await servers.close()
+serve = serve_without_cookie_jar  # each request carries only the cookies the test chose
 
 
 def _settings(make_settings):

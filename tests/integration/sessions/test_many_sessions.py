@@ -7,23 +7,17 @@ import threading
 import time
 from contextlib import asynccontextmanager
 
-import pytest
 from redis import Redis as SyncRedis
 
 from app.http.appkeys import SERVICES
 from app.sessions.manager import ClientInfo
 from tests.conftest import REDIS_URL
 from tests.support.browser import STRONG_PASSWORD, Browser
-from tests.support.nojar import NoJarServers
+from tests.support.nojar import serve_without_cookie_jar
 
 N = 20_000  # what N logins of one account would leave (written directly: no hashing needed)
 
-
-@pytest.fixture
-async def serve():
-    servers = NoJarServers()  # no cookie jar: each request carries only the cookie the test chose
-    yield servers
-    await servers.close()
+serve = serve_without_cookie_jar  # each request carries only the cookies the test chose
 
 
 async def _many_sessions(serve, make_settings):

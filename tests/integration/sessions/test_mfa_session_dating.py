@@ -10,14 +10,10 @@ from app.http.appkeys import SERVICES
 from app.sessions.manager import ClientInfo, RevokedMeanwhileError
 from tests.integration.mfa.helpers import enrol, mfa_settings, password_step, unused_step_code
 from tests.support.browser import STRONG_PASSWORD, Browser
-from tests.support.nojar import NoJarServers
+from tests.support.nojar import serve_without_cookie_jar
 
 
-@pytest.fixture
-async def serve():
-    servers = NoJarServers()  # no cookie jar: each request carries only the cookie the test chose
-    yield servers
-    await servers.close()
+serve = serve_without_cookie_jar  # each request carries only the cookies the test chose
 
 
 async def test_a_second_step_taken_after_the_idle_timeout_opens_a_live_session(serve, make_settings):

@@ -14,14 +14,10 @@ from app.sessions.record import SessionRecord
 from app.sessions.store import TRIM_BATCH
 from tests.integration.sessions.helpers import events
 from tests.support.browser import Browser, rejected_within
-from tests.support.nojar import NoJarServers
+from tests.support.nojar import serve_without_cookie_jar
 
 
-@pytest.fixture
-async def serve():
-    servers = NoJarServers()  # no cookie jar: each request carries only the cookie the test chose
-    yield servers
-    await servers.close()
+serve = serve_without_cookie_jar  # each request carries only the cookies the test chose
 
 
 def cheap(make_settings, **sections):

@@ -1,10 +1,3 @@
-import pytest
+from tests.support.nojar import serve_without_cookie_jar
 
-from tests.support.nojar import NoJarServers
-
-
-@pytest.fixture
-async def serve():
-    servers = NoJarServers()
-    yield servers
-    await servers.close()
+serve = serve_without_cookie_jar  # each request carries only the cookies the test chose

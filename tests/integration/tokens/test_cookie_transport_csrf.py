@@ -1,23 +1,16 @@
 """Browser transport (tokens in cookies): an Origin check where the cookies alone
 authenticate, and what a password change leaves behind."""
-import pytest
-
 from tests.integration.tokens.helpers import grant, new_user, token_settings
 from tests.integration.tokens.test_cookie_transport import _cookies
 from tests.support.browser import STRONG_PASSWORD
-from tests.support.nojar import NoJarServers
+from tests.support.nojar import serve_without_cookie_jar
 
 COOKIES = {"tokens": {"cookie_transport": True}}
 FOREIGN = "https://evil.example"
 
-
-@pytest.fixture
-async def serve():
-    """Clients without a cookie jar: each request sends exactly the cookies the test names
-    (a jar would add the access cookie, which is not what an expired-access browser sends)."""
-    servers = NoJarServers()
-    yield servers
-    await servers.close()
+# Each request sends exactly the cookies the test names: a jar would add the access cookie,
+# which is not what an expired-access browser sends.
+serve = serve_without_cookie_jar
 
 
 async def _login(client):
