@@ -156,9 +156,8 @@ def main() -> int:
     require_postgres(settings, migrated=False)
     require_redis(settings)
     if settings.broker_url.startswith("amqp"):
-        from kombu import Connection
-
         from amqp.exceptions import AccessRefused
+        from kombu import Connection
 
         try:
             with Connection(settings.broker_url, connect_timeout=3) as conn:
