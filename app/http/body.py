@@ -20,6 +20,20 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """json.loads would keep the last of two equal names; a proxy, WAF or logger in front that
+    keeps the first would read another request than this service acts on (RFC 8259 4, I-JSON
+    RFC 7493 2.3: names MUST be unique), as the form reader refuses repeated parameters."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey()
+    return obj
+
+
 def _depth(value: Any, limit: int) -> None:
     """Refuse nesting deeper than ``limit`` and strings no store can hold."""
     stack = [(value, 1)]
@@ -66,7 +80,9 @@ async def read_body(request: web.Request, *, form_ok: bool = False) -> dict:
     raw = await _read(request, http.max_body_bytes)
     try:
         # RFC 8259: JSON between systems is UTF-8; other encodings json.loads would guess are refused.
-        data = json.loads((raw or b"null").decode("utf-8"))
+        data = json.loads((raw or b"null").decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as e:
+        raise MalformedRequestError("A JSON object names a member twice.") from e
     except (ValueError, RecursionError) as e:
         raise MalformedRequestError("The body is not valid UTF-8 JSON.") from e
     _depth(data, http.max_json_depth)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.support.browser import Browser
+from tests.support.browser import STRONG_PASSWORD, Browser
 
 HUGE = "x" * 70_000
 POST_ROUTES = ["/auth/register", "/auth/login", "/auth/login/mfa", "/auth/password", "/auth/reauthenticate",
@@ -104,3 +104,26 @@ async def test_long_urls_and_odd_paths_are_4xx(client):
                  "/auth/../etc/passwd", "/auth/session?" + "a=b&" * 500):
         reply = await client.get(path)
         assert 400 <= reply.status < 500, (path[:40], reply.status)
+
+
+async def test_a_member_named_twice_is_refused_not_read_as_the_last_one(client, redis, prefix):
+    """A proxy or WAF that keeps the first of two equal names would see another request than the
+    one acted on: {"password": <harmless>, "password": <the guess>} must not log anyone in."""
+    browser = Browser(client)
+    email = await browser.signed_up()
+    sessions_before = [k async for k in redis.scan_iter(f"{prefix}:s:*")]
+    for raw in ('{"email": %s, "password": "not the password at all", "password": %s}'
+                % (json.dumps(email), json.dumps(STRONG_PASSWORD)),
+                '{"email": "someone@else.example", "email": %s, "password": %s}'
+                % (json.dumps(email), json.dumps(STRONG_PASSWORD))):
+        reply = await client.post("/auth/login", data=raw, headers={"Content-Type": "application/json"})
+        assert reply.status == 400, (raw, reply.status)
+        assert reply.content_type == "application/problem+json"
+        assert (await reply.json())["code"] == "malformed_request"
+        assert not reply.headers.getall("Set-Cookie", [])
+    # Nested objects too (an authz check's resource attributes).
+    reply = await browser.request("POST", "/authz/check", data=b'{"subject": {}, "action": "read", "resource": '
+                                  b'{"type": "post", "attributes": {"owner": "a", "owner": "b"}}}',
+                                  headers={"Content-Type": "application/json"})
+    assert reply.status == 400 and (await reply.json())["code"] == "malformed_request"
+    assert sorted([k async for k in redis.scan_iter(f"{prefix}:s:*")]) == sorted(sessions_before)
