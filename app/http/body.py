@@ -34,6 +34,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
+class UndecodableBodyError(MalformedRequestError):
+    """The rest of such a body cannot be read past either, so the connection cannot carry another
+    request: the reply says Connection: close (request_pipeline), or a keep-alive client would
+    send its next request into a connection the server drops."""
+
+    close_connection = True
+
+
 def _depth(value: Any, limit: int) -> None:
     """Refuse nesting deeper than ``limit`` and strings no store can hold."""
     stack = [(value, 1)]
@@ -96,6 +104,10 @@ async def _read(request: web.Request, limit: int) -> bytes:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as e:
         raise PayloadTooLargeError(f"Bodies are limited to {limit} bytes.") from e
+    except web.RequestPayloadError as e:
+        # aiohttp decodes a Content-Encoding (and chunked framing) as the body is read: bytes
+        # that are not what the headers say are the client's error, not a 500.
+        raise UndecodableBodyError("The body could not be decoded as its headers describe it.") from e
     if len(raw) > limit:
         raise PayloadTooLargeError(f"Bodies are limited to {limit} bytes.")
     return raw

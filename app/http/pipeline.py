@@ -38,6 +38,8 @@ async def request_pipeline(request: web.Request, handler) -> web.StreamResponse:
             response = await handler(request)
     except Exception as exc:  # CancelledError (a client gone) is a BaseException and passes
         response = problem_for(request, exc)
+        if getattr(exc, "close_connection", False):
+            response.force_close()  # the request's body left the connection unusable (app.http.body)
     forget_cookie = request.get(FORGET_COOKIE)
     if forget_cookie is not None:
         forget_cookie(response)

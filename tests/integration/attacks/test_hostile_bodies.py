@@ -1,4 +1,5 @@
 """Hostile request bodies against every JSON route: always 4xx problem+json, never 500."""
+import gzip
 import json
 
 import pytest
@@ -127,3 +128,23 @@ async def test_a_member_named_twice_is_refused_not_read_as_the_last_one(client, 
                                   headers={"Content-Type": "application/json"})
     assert reply.status == 400 and (await reply.json())["code"] == "malformed_request"
     assert sorted([k async for k in redis.scan_iter(f"{prefix}:s:*")]) == sorted(sessions_before)
+
+
+async def test_a_body_that_does_not_decode_is_400_not_500(client):
+    """Content-Encoding that is not what it says (aiohttp decodes bodies as they are read): the
+    client's mistake, a 400 problem, and a bomb that decodes past the limit is still a 413."""
+    garbage = await client.post("/auth/login", data=b"not gzip at all",
+                                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert garbage.status == 400, await garbage.text()
+    assert garbage.content_type == "application/problem+json"
+    assert (await garbage.json())["code"] == "malformed_request"
+    # The rest of that body cannot be skipped: the connection is not offered for another request.
+    assert garbage.headers.get("Connection", "").lower() == "close"
+    truncated = gzip.compress(b'{"email": "a@b.co", "password": "0123456789012345"}')[:-12]
+    reply = await client.post("/auth/register", data=truncated,
+                              headers={"Content-Type": "application/json", "Content-Encoding": "deflate"})
+    assert reply.status == 400 and (await reply.json())["code"] == "malformed_request"
+    bomb = gzip.compress(b'{"email": "' + b"a" * 10_000_000 + b'"}')
+    reply = await client.post("/auth/login", data=bomb,
+                              headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert reply.status == 413 and (await reply.json())["code"] == "payload_too_large"
