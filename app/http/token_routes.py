@@ -130,14 +130,16 @@ async def jwks(request: web.Request) -> web.Response:
 
 
 async def end_token_login(request: web.Request, response: web.StreamResponse) -> None:
-    """Logout for token callers: the presented access token (Bearer or cookie) is revoked,
-    and under the browser transport the refresh family too, and the cookies cleared."""
+    """Logout for token callers: the presented access token (Bearer or cookie) is revoked with
+    its refresh family (the token's ``sid``), and under the browser transport the refresh
+    cookie's family too, and the cookies cleared."""
     tokens = request.app[SERVICES].tokens
     principal = request.get(PRINCIPAL)
     client = client_info(request)
     if isinstance(principal, UserPrincipal) and principal.method in ("bearer", COOKIE_METHOD):
-        await tokens.revoke_access(await tokens.verifier.verify_offline(_presented_access(request)), client,
-                                   reason="logout")
+        # The token and its refresh family: the login ends, not only this access token.
+        await tokens.end_login(await tokens.verifier.verify_offline(_presented_access(request)), client,
+                               reason="logout")
     cookies = _cookies(request)
     if cookies.enabled:
         refresh = cookies.refresh(request)

@@ -237,6 +237,17 @@ if n > 0 then emit(KEYS[2], ARGV[5], r[2], r[1], nil) end
 return {r[2], r[1]}
 """
 
+# KEYS: stream. ARGV: P, now, leeway, channel, revoked envelope, family id, uid.
+# Revokes a family named by id (an access token's ``sid``), only if it is that user's.
+# Returns how many things were revoked (0: unknown, another user's, or revoked already).
+REVOKE_FAMILY_ID = _COMMON + """
+local fam, uid = ARGV[6], ARGV[7]
+if redis.call('HGET', P .. 'rf:' .. fam, 'uid') ~= uid then return 0 end
+local n = revoke_family(fam, uid, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+if n > 0 then emit(KEYS[1], ARGV[5], uid, fam, nil) end
+return n
+"""
+
 # KEYS: stream. ARGV: P, now, leeway, channel, jti, exp, uid, revoked envelope.
 # Revokes one access token by jti (its entry expires with the token). Returns 1 if new.
 REVOKE_JTI = _COMMON + """

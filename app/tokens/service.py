@@ -154,7 +154,8 @@ class TokenService:
                 raise InvalidGrantError()
         else:
             raise ServiceUnavailableError("The account's roles are changing; try again.")
-        access, expires_in = self._sign(key, user.id, roles_user.roles, jti, now, epoch, auth_time=now)
+        access, expires_in = self._sign(key, user.id, roles_user.roles, jti, now, epoch, auth_time=now,
+                                        family=family)
         return IssuedTokens(access, expires_in, refresh, refresh_exp, user.id, jti)
 
     async def refresh_grant(self, refresh_token: str, client: ClientInfo) -> IssuedTokens:
@@ -215,11 +216,11 @@ class TokenService:
                 raise InvalidGrantError()
             await self.store.remember_roles(rotation.user_id, rotation.roles_version, roles, p.refresh_ttl_s)
         access, expires_in = self._sign(key, rotation.user_id, roles, jti, now, rotation.epoch,
-                                        auth_time=rotation.auth_time)
+                                        auth_time=rotation.auth_time, family=rotation.family)
         return IssuedTokens(access, expires_in, successor, rotation.refresh_expires_at, rotation.user_id, jti)
 
     def _sign(self, key, user_id: str, roles: tuple[str, ...], jti: str, now: float, epoch: float,
-              *, auth_time: float) -> tuple[str, int]:
+              *, auth_time: float, family: str) -> tuple[str, int]:
         p = self.policy
         iat = math.floor(now)
         if iat <= epoch:
@@ -227,7 +228,11 @@ class TokenService:
             iat = math.floor(epoch) + 1
         exp = iat + p.access_ttl_s
         claims = {"iss": p.issuer, "sub": user_id, "aud": p.audience, "exp": exp, "nbf": iat, "iat": iat,
-                  "jti": jti, "roles": list(roles), "auth_time": math.floor(auth_time)}
+                  "jti": jti, "roles": list(roles), "auth_time": math.floor(auth_time),
+                  # The refresh family (the login) the token belongs to, so that a logout made with
+                  # the access token alone can end the login, not just this one token. Not a secret:
+                  # the id names the family in events and cannot be refreshed with.
+                  "sid": family}
         token = sign_access_token(key, claims)
         if len(token) > self._max_token_chars:
             # Never hand out a token that this service (or the HTTP header limit) refuses.
@@ -244,14 +249,35 @@ class TokenService:
         """RFC 7009: revoke a refresh token's family or an access token; unknown tokens are ignored."""
         now = now_s()
         if looks_like_refresh_token(token):
-            await self.store.revoke_family_of(hash_refresh_token(token), now, Event(
+            user_id = await self.store.revoke_family_of(hash_refresh_token(token), now, Event(
                 "auth.token.revoked", None, {"reason": reason, "token_type": "refresh_token", **client.context()}))
+            if user_id is not None:
+                self._drop_cached(user_id)
             return
         try:
             claims = await self.verifier.verify_offline(token, now)
         except InvalidTokenError:
             return  # invalid or expired already: nothing to revoke
         await self.revoke_access(claims, client, reason=reason)
+
+    async def end_login(self, claims: AccessClaims, client: ClientInfo, *, reason: str = "logout") -> None:
+        """Logout with an access token: revoke it and its refresh family (the ``sid`` claim), so
+        the login's refresh token stops working too (a Bearer client presents no refresh token
+        at logout, and one left alive would mint new access tokens after the logout returned)."""
+        await self.revoke_access(claims, client, reason=reason)
+        family = claims.raw.get("sid")
+        if isinstance(family, str) and family:
+            if await self.store.revoke_family_by_id(family, claims.sub, now_s(), Event(
+                    "auth.token.revoked", None, {"reason": reason, "token_type": "refresh_token",
+                                                 **client.context()})):
+                self._drop_cached(claims.sub)
+
+    def _drop_cached(self, user_id: str) -> None:
+        """After revoking a family: this process drops the user's cached tokens now (the script
+        names the family's jtis only on the channel, and this process's own message may still be
+        on its way back while the cache is trusted); the others drop them on that message."""
+        if self.cache is not None:
+            self.cache.on_message(f"u:{user_id}")
 
     async def revoke_access(self, claims: AccessClaims, client: ClientInfo, *, reason: str) -> None:
         await self.store.revoke_jti(jti=claims.jti, expires_at=claims.exp, user_id=claims.sub, now=now_s(),

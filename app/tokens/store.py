@@ -65,6 +65,7 @@ class RedisTokenStore:
         self._refresh = redis.register_script(scripts.REFRESH)
         self._remember_roles = redis.register_script(scripts.REMEMBER_ROLES)
         self._revoke_family = redis.register_script(scripts.REVOKE_FAMILY)
+        self._revoke_family_id = redis.register_script(scripts.REVOKE_FAMILY_ID)
         self._revoke_jti = redis.register_script(scripts.REVOKE_JTI)
         self._revoke_user = redis.register_script(scripts.REVOKE_USER)
         self._sweep = redis.register_script(scripts.SWEEP)
@@ -152,6 +153,13 @@ class RedisTokenStore:
             keys=[self.token_key(token_hash), self.publisher.stream],
             args=[self.p, repr(now), self.leeway_s, self.channel, self._encode(event)])
         return _s(result[0]) if result else None
+
+    async def revoke_family_by_id(self, family: str, user_id: str, now: float, event: Event) -> bool:
+        """Revoke a family named by its id, if it is the user's; True if it was live."""
+        n = await self._revoke_family_id(keys=[self.publisher.stream],
+                                         args=[self.p, repr(now), self.leeway_s, self.channel,
+                                               self._encode(event), family, user_id])
+        return bool(n)
 
     async def revoke_jti(self, *, jti: str, expires_at: float, user_id: str, now: float, event: Event) -> bool:
         n = await self._revoke_jti(keys=[self.publisher.stream],

@@ -75,6 +75,30 @@ async def test_revoking_a_refresh_token_ends_its_family_and_its_access_tokens(se
     assert await _status_within(b, body["access_token"], 401, 0.1) < 0.1
 
 
+async def test_revoking_a_refresh_token_drops_its_access_tokens_from_this_process_cache_at_once(
+        serve, make_settings):
+    """The process that revoked a family must not serve the family's access tokens from its own
+    cache while its pub/sub message is still on the way back (a revoked access token is dropped
+    locally at once; a revoked family's tokens must be too)."""
+    client = await serve(token_settings(make_settings))
+    services = client.server.app[SERVICES]
+    await services.bus.connected.wait()
+    body, _ = await tokens_for(client)
+    cache = services.tokens.cache
+    # The invalidation message is in flight: the link stays up (and the cache trusted), but the
+    # cache has not heard it yet.
+    services.bus._handlers.remove(cache.on_message)
+    for _ in range(100):
+        if services.bus.trusted:
+            break
+        await asyncio.sleep(0.005)
+    assert (await client.get("/auth/sessions", headers=bearer(body["access_token"]))).status == 200
+    assert len(cache) == 1
+    assert (await client.post("/auth/revoke", json={"token": body["refresh_token"]})).status == 200
+    assert services.bus.trusted
+    assert (await client.get("/auth/sessions", headers=bearer(body["access_token"]))).status == 401
+
+
 async def test_revoking_unknown_or_garbage_tokens_answers_200(client):
     for token in ["x" * 43, "not-a-token", "a.b.c", "eyJhbGciOiJub25lIn0.e30."]:
         assert (await client.post("/auth/revoke", json={"token": token})).status == 200
@@ -120,6 +144,23 @@ async def test_logout_with_a_bearer_token_revokes_it(serve, make_settings):
     out = await client.post("/auth/logout", headers=bearer(body["access_token"]))
     assert out.status == 204
     assert (await client.get("/auth/sessions", headers=bearer(body["access_token"]))).status == 401
+
+
+async def test_logout_with_a_bearer_token_ends_its_refresh_family_too(serve, make_settings):
+    """A logout ends the login, not just one access token: the refresh token of that login (in
+    the client's storage, or a thief's) must not mint new access tokens after the 204. The
+    user's other logins (another device's family) carry on."""
+    client = await serve(token_settings(make_settings))
+    email, _ = await new_user(client)
+    this_device = await (await grant(client, email)).json()
+    other_device = await (await grant(client, email)).json()
+    out = await client.post("/auth/logout", headers=bearer(this_device["access_token"]))
+    assert out.status == 204
+    after = await refresh(client, this_device["refresh_token"])
+    assert after.status == 400 and (await after.json())["error"] == "invalid_grant", (
+        f"the logged-out login's refresh token still works: {after.status}")
+    assert (await refresh(client, other_device["refresh_token"])).status == 200
+    assert (await client.get("/auth/sessions", headers=bearer(other_device["access_token"]))).status == 200
 
 
 async def test_introspection_reports_revocation(serve, make_settings):
