@@ -339,6 +339,16 @@ return {math.max(looked, #users), ended}
 
 # KEYS: session. ARGV: email, roles. Rewrites the denormalised profile of a live
 # session; a missing key stays missing (a write must not resurrect it).
+# KEYS[1] the user's revocation epoch; ARGV: the epoch, its TTL (s). Only ever raised: two
+# revocations racing may write in the other order than they took their epochs, and a plain
+# SET would then move the epoch back past what the later call (already returned) revoked.
+RAISE_EPOCH = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
 SET_PROFILE = """
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end

@@ -173,6 +173,7 @@ class RedisSessionStore:
         self._list = redis.register_script(scripts.LIST)
         self._sweep = redis.register_script(scripts.SWEEP)
         self._set_profile = redis.register_script(scripts.SET_PROFILE)
+        self._raise_epoch = redis.register_script(scripts.RAISE_EPOCH)
         self._trim = redis.register_script(scripts.TRIM)
 
     async def create(self, record: SessionRecord, events: list[Event], commit: SuccessCommit | None = None,
@@ -309,8 +310,7 @@ class RedisSessionStore:
     async def set_epoch(self, user_id: str, epoch: float, ttl_s: int, events: list[Event]) -> None:
         """Reject every session and token of the user issued at or before ``epoch``."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            key = self.keys.user_epoch(user_id)
-            pipe.set(key, repr(epoch), ex=ttl_s)
+            await self._raise_epoch(keys=[self.keys.user_epoch(user_id)], args=[repr(epoch), ttl_s], client=pipe)
             pipe.publish(self.keys.channel, f"u:{user_id}")
             for event in events:
                 self.publisher.add_to(pipe, event)

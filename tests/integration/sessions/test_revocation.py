@@ -82,3 +82,18 @@ async def test_session_routes_need_a_session(client):
     for method, path in [("GET", "/auth/session"), ("GET", "/auth/sessions"), ("POST", "/auth/logout"),
                          ("DELETE", "/auth/sessions"), ("DELETE", "/auth/sessions/abcdefabcdefabcd")]:
         await _problem(await client.request(method, path), 401, "unauthenticated")
+
+
+async def test_a_later_revocation_epoch_is_never_moved_back_by_an_earlier_one(client):
+    """Two revocations racing (a password change and a forced logout): the one whose epoch was
+    taken first may be written last. A plain SET then moved the epoch back, and whatever was
+    issued between the two epochs outlived the later call, which had already returned."""
+    from app.http.appkeys import SERVICES
+
+    store = client.server.app[SERVICES].session_store
+    user_id = "epoch-order-user"
+    await store.set_epoch(user_id, 2000.0, 60, [])
+    await store.set_epoch(user_id, 1000.0, 60, [])  # taken earlier, written later
+    assert await store.epoch_of(user_id) == 2000.0
+    await store.set_epoch(user_id, 3000.0, 60, [])
+    assert await store.epoch_of(user_id) == 3000.0
