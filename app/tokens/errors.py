@@ -54,6 +54,8 @@ class InvalidTokenRequestError(OAuthError):
         ``error``. The problem+json ``code`` and ``title`` stay the body error's, as elsewhere."""
         oauth = cls(error.detail or error.title, **error.extra)
         oauth.code, oauth.title = error.code, error.title
+        # An undecodable body leaves the connection unusable: the reply must still close it.
+        oauth.close_connection = getattr(error, "close_connection", False)
         return oauth
 
 

@@ -148,3 +148,8 @@ async def test_a_body_that_does_not_decode_is_400_not_500(client):
     reply = await client.post("/auth/login", data=bomb,
                               headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert reply.status == 413 and (await reply.json())["code"] == "payload_too_large"
+    # The token endpoint answers in OAuth's shape, and closes the connection all the same.
+    oauth = await client.post("/auth/token", data=b"not gzip at all",
+                              headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"})
+    assert oauth.status == 400 and (await oauth.json())["error"] == "invalid_request"
+    assert oauth.headers.get("Connection", "").lower() == "close"
