@@ -10,8 +10,9 @@ link is proven current. Each PING carries the time it was sent, and Redis answer
 it on the same connection after every message published before the PING reached
 it: a PONG proves that every revocation published before its PING was sent has
 been handled here. Caches serve only while the newest such proof is younger than
-TRUST_S (100 ms, invariant 1), so a revocation whose call returned at R is handled,
-or the caches are bypassed, by R + TRUST_S, however the link fails. A late PONG (a
+TRUST_S, so a revocation whose call returned at R is handled, or the caches are
+bypassed, by R + TRUST_S, however the link fails. Invariant 1 gives 100 ms from R to a
+refused request; TRUST_S is 90 ms, leaving the rest to the request that is refused. A late PONG (a
 busy loop, a GC pause) only sends lookups to Redis until the next one.
 
 The proofs are made on demand: while caches are being read, a PING goes out every
@@ -38,8 +39,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 log = logging.getLogger("app.invalidation")
 MESSAGE_SEPARATOR = "\n"
 PING_INTERVAL_S = 0.025
-# Four intervals: a PONG or two a little late (a busy loop) leaves the caches serving.
-TRUST_S = 0.1
+# Over three intervals: a PONG a little late (a busy loop) leaves the caches serving.
+TRUST_S = 0.09
 IDLE_PING_S = 1.0
 # Three idle pings: one late PONG (a busy Redis) does not replace the link.
 LEASE_S = 3.0
