@@ -23,7 +23,9 @@ async def _email_rule_role(admin):
 
 
 async def test_bad_subject_tokens_are_refused(serve, make_settings):
-    settings = make_settings(**FAST, tokens={"access_ttl_s": 1, "leeway_s": 0})
+    # Lifetimes are whole seconds from a whole-second iat: a 1 s token issued late in a second
+    # could expire before the first check; 2 s leaves at least one.
+    settings = make_settings(**FAST, tokens={"access_ttl_s": 2, "leeway_s": 0})
     client = await serve(settings)
     admin, _ = await user(client, "admin")
     caller, _ = await user(client)
@@ -54,7 +56,7 @@ async def test_bad_subject_tokens_are_refused(serve, make_settings):
     # Expired.
     email3, _ = await new_user(client)
     tok3 = await (await grant(client, email3)).json()
-    await asyncio.sleep(2.2)
+    await asyncio.sleep(3.2)
     r = await check(tok3["access_token"])
     assert r.status == 422, ("expired", r.status)
 
