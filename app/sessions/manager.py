@@ -137,19 +137,19 @@ class SessionManager:
             return lookup.record
         record = lookup.record
         event_type = "auth.session.expired" if lookup.status == "expired" else "auth.session.revoked"
-        await self.store.revoke(record.user_id, {
+        await self._revoke(record.user_id, {
             record.sid_hash: Event(event_type, record.user_id, {"handle": record.handle})})
         if lookup.status == "expired":
             raise SessionExpiredError("The session has expired; log in again.")
         raise UnauthenticatedError()
 
     async def logout(self, record: SessionRecord, client: ClientInfo) -> None:
-        await self.store.revoke(record.user_id, {
+        await self._revoke(record.user_id, {
             record.sid_hash: Event("auth.logout", record.user_id,
                                    {"handle": record.handle, **client.context()})})
 
     async def end(self, record: SessionRecord, client: ClientInfo, *, reason: str) -> None:
-        await self.store.revoke(record.user_id, {
+        await self._revoke(record.user_id, {
             record.sid_hash: self._revoked(record.user_id, record.sid_hash, client, reason)})
 
     async def end_by_handle(self, user_id: str, handle: str, client: ClientInfo) -> None:
@@ -158,7 +158,7 @@ class SessionManager:
         ended = 0
         if sid_hash is not None:
             # One a forced logout ended already is gone (not listed either), not ended twice.
-            ended = await self.store.revoke(user_id, {sid_hash: self._revoked(user_id, sid_hash, client, "user")},
+            ended = await self._revoke(user_id, {sid_hash: self._revoked(user_id, sid_hash, client, "user")},
                                             held_only=True)
         if not ended:
             raise NotFoundError("No such session.")
@@ -174,13 +174,27 @@ class SessionManager:
             targets = [sh for sh in page if sh != keep and sh not in seen]
             seen.update(targets)
             for start in range(0, len(targets), REVOKE_BATCH):
-                ended += await self.store.revoke(user_id, {
+                ended += await self._revoke(user_id, {
                     sh: self._revoked(user_id, sh, client, reason) for sh in targets[start:start + REVOKE_BATCH]})
         return ended
 
     async def revoke_everything_before(self, user_id: str, epoch: float, events: list[Event] = ()) -> None:
         """Make every session and token of the user issued until ``epoch`` invalid at once."""
         await self.store.set_epoch(user_id, epoch, self.epoch_ttl_s, list(events))
+        self._forget(f"u:{user_id}")
+
+    async def _revoke(self, user_id: str, ended: dict[str, Event], **options) -> int:
+        """``store.revoke``, then this process's cache forgets the ended sessions at once: the
+        others drop them when the invalidation arrives, but this one must not serve the cookie
+        it just logged out to the very next request while its own message is on its way back."""
+        count = await self.store.revoke(user_id, ended, **options)
+        for sid_hash in ended:
+            self._forget(f"s:{sid_hash}")
+        return count
+
+    def _forget(self, message: str) -> None:
+        if self.cache is not None:
+            self.cache.on_message(message)
 
     async def list(self, user_id: str) -> list[SessionRecord]:
         """The sessions the user holds, the newest first."""

@@ -97,3 +97,35 @@ async def test_a_later_revocation_epoch_is_never_moved_back_by_an_earlier_one(cl
     assert await store.epoch_of(user_id) == 2000.0
     await store.set_epoch(user_id, 3000.0, 60, [])
     assert await store.epoch_of(user_id) == 3000.0
+
+
+async def test_the_process_that_logged_out_refuses_the_cookie_without_waiting_for_its_message(client):
+    """The logging-out process must not serve the old cookie from its cache while its own
+    invalidation is still on its way back (a full-suite run replayed it at once and got 200).
+    Here that message never arrives: the link stays proven current, so only the process's own
+    forgetting stands between the old cookie and a cache hit."""
+    from app.http.appkeys import SERVICES
+
+    services = client.server.app[SERVICES]
+    await services.bus.connected.wait()
+    browser = Browser(client)
+    email = await browser.signed_up()
+    for _ in range(3):
+        assert (await browser.request("GET", "/auth/session")).status == 200  # cached here
+    services.bus._handlers[:] = []  # messages are read (the PONGs still prove the link) but do nothing
+
+    old = browser.session_id
+    assert (await browser.request("POST", "/auth/logout")).status == 204
+    await _problem(await replay(client, old).request("GET", "/auth/session"), 401, "unauthenticated")
+
+    # Ending a session by handle, and all other sessions, forget them here as well.
+    phone, tablet, laptop = Browser(client), Browser(client), Browser(client)
+    for device in (phone, tablet, laptop):
+        assert (await device.login(email)).status == 200
+        assert (await device.request("GET", "/auth/session")).status == 200
+    handle = (await (await phone.request("GET", "/auth/session")).json())["session"]["handle"]
+    assert (await laptop.request("DELETE", f"/auth/sessions/{handle}")).status == 204
+    await _problem(await phone.request("GET", "/auth/session"), 401, "unauthenticated")
+    assert (await laptop.request("DELETE", "/auth/sessions")).status == 204
+    await _problem(await tablet.request("GET", "/auth/session"), 401, "unauthenticated")
+    assert (await laptop.request("GET", "/auth/session")).status == 200
