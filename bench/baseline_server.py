@@ -4,6 +4,10 @@
                    what any aiohttp handler costs (routing, JSON, HTTP).
   aiohttp-session  aiohttp-session with its RedisStorage (redis.asyncio) reading a
                    session on every request: the natural aiohttp choice.
+  one-script       POST /auth/token answered after one Redis script call (read and bump
+                   one hash field) with a reply the size of a token grant's: the floor of
+                   any refresh grant that checks rotation in a shared store (one atomic
+                   round trip), with nothing else a grant does.
 
 Usage: python bench/baseline_server.py KIND --port P [--procs N] [--redis URL] [--prefix P]
 """
@@ -72,17 +76,49 @@ def aiohttp_session_app(redis_url: str, prefix: str) -> web.Application:
     return app
 
 
+# A grant reply's shape and size: a 480-character EdDSA access token (482 in the service) and a 43-character refresh token.
+GRANT_REPLY = {"access_token": "a" * 480, "token_type": "Bearer", "expires_in": 900, "refresh_token": "r" * 43}
+ONE_SCRIPT = "local n = redis.call('HGET', KEYS[1], 'n') redis.call('HINCRBY', KEYS[1], 'n', 1) return n"
+
+
+def one_script_app(redis_url: str, prefix: str) -> web.Application:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    script = redis.register_script(ONE_SCRIPT)
+    key = f"{prefix}:one-script"
+
+    async def token(request: web.Request) -> web.Response:
+        await request.json()  # a grant reads its body too
+        await script(keys=[key])
+        return web.json_response(dict(GRANT_REPLY), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    async def close(app: web.Application) -> None:
+        await redis.aclose()
+
+    app = web.Application()
+    app.router.add_post("/auth/token", token)
+    app.router.add_get("/healthz", lambda r: web.Response(text="ok"))
+    app.on_cleanup.append(close)
+    return app
+
+
 def _run(kind: str, port: int, reuse: bool, redis_url: str, prefix: str) -> None:
     import uvloop
 
     uvloop.install()
-    app = bare_app() if kind == "bare" else aiohttp_session_app(redis_url, prefix)
+    if kind == "bare":
+        app = bare_app()
+    elif kind == "one-script":
+        app = one_script_app(redis_url, prefix)
+    else:
+        app = aiohttp_session_app(redis_url, prefix)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, reuse_port=reuse, print=None)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["bare", "aiohttp-session"])
+    ap.add_argument("kind", choices=["bare", "aiohttp-session", "one-script"])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")

@@ -311,8 +311,15 @@ def fig_tokens(results: dict) -> None:
             n = max(result.requests, 1)
             return result, (meter.use.main_s + meter.use.other_s) / n * 1e6, meter.use.redis_s / n * 1e6
 
+        floor_proc, floor_base = start_baseline("one-script", CFG["web_procs"])
+
+        def floor_round(duration_s: float) -> wrkrun.WrkResult:
+            return wrkrun.wrk(floor_base + "/auth/token", duration_s=duration_s, connections=c, threads=c,
+                              script="grant_body.lua")
+
         refresh_round(1.0, fresh_tokens())
-        s, bare, ours_us, bare_us = wrkrun.Series(), wrkrun.Series(), [], []
+        floor_round(1.0)
+        s, bare, floor, ours_us, bare_us = wrkrun.Series(), wrkrun.Series(), wrkrun.Series(), [], []
         bare_url = results["bare_proc"][1] + "/auth/session"
         for _ in range(CFG["rounds"]):
             tokens = fresh_tokens()  # outside the meter: each is a password grant (an argon2 hash)
@@ -326,18 +333,33 @@ def fig_tokens(results: dict) -> None:
                                    script="headers.lua"))
             bare.rounds.append(result)
             bare_us.append(web_us)
+            floor.rounds.append(floor_round(CFG["duration_s"]))
+        floor_proc.stop()
         if s.error_share > 0.01:
             raise RuntimeError(f"{s.error_share:.1%} of refresh grants failed (reuse detection or errors)")
+        if floor.error_share > 0.01:
+            raise RuntimeError(f"{floor.error_share:.1%} of the one-script floor's requests failed")
         web_us = statistics.median(w for w, _ in ours_us)
         redis_us = statistics.median(r for _, r in ours_us)
         bare_cpu = statistics.median(bare_us)
         split = (f"CPU per grant: the web processes {web_us:.0f} us + Redis {redis_us:.0f} us, "
                  f"{(web_us + redis_us) / bare_cpu:.1f}x the {bare_cpu:.0f} us of a bare request (medians of "
                  f"the rounds; the bare handler at {c} connections is bound by round trips as much as by CPU)")
+        floor_ratios = report.paired(floor.values("rps"), bare.values("rps"))
+        floor_text = (f"a handler that makes one Redis script call and nothing else (bench/baseline_server.py "
+                      f"one-script) reaches {statistics.median(floor_ratios):.2f}x the bare handler in the same "
+                      f"rounds ({min(floor_ratios):.2f}-{max(floor_ratios):.2f}): the ceiling of any grant "
+                      f"that spends its token in a shared store")
         note("refresh: " + series_text(s) + "; " + split)
+        note("one-script floor: " + series_text(floor) + "; " + floor_text)
         report.row(f"Refresh grants vs bare handler (both at {c} connections)", s.median("rps"),
                    bare.median("rps"), "req/s", target=0.3, span=s.span("rps"), base_span=bare.span("rps"),
-                   round_ratios=report.paired(s.values("rps"), bare.values("rps")), note=split)
+                   round_ratios=report.paired(s.values("rps"), bare.values("rps")), note=split + "; " + floor_text)
+        report.row(f"Refresh grants vs one Redis script call per request (both at {c} connections)",
+                   s.median("rps"), floor.median("rps"), "req/s", target=None, span=s.span("rps"),
+                   base_span=floor.span("rps"), round_ratios=report.paired(s.values("rps"), floor.values("rps")),
+                   note="what a grant costs beyond its one round trip: signing the access token, sealing the "
+                        "successor, the event, the throttle gate and the rotation's bookkeeping in Redis")
 
 
 def login_bodies(base: str) -> str:

@@ -176,7 +176,10 @@ def write(out_dir: Path, *, mode: str, cfg: dict, elapsed_s: float, code: str) -
         f"- Refresh grants: wrk with one connection per thread ({cfg['refresh_connections']}); each connection "
         "spends the refresh token its previous reply handed out (bench/lua/refresh.lua), so every grant is a "
         "valid rotation; the bare handler is measured at the same connection count. Both servers' CPU (their "
-        "process groups, from /proc) and Redis's (INFO) are divided by the requests served in each round.",
+        "process groups, from /proc) and Redis's (INFO) are divided by the requests served in each round. "
+        "A third server in the same rounds (bench/baseline_server.py one-script, same process count) answers "
+        "a grant-sized POST after one Redis script call and nothing else: what any grant that spends its "
+        "token in a shared store can reach at best on this machine.",
         f"- Revocation: {cfg['revocation_procs']} separate web processes (one port each) on one Redis; per trial "
         "a session is started through SessionManager.start, read once on every process (so each has it cached), "
         "logged out through process 1, and from the logout reply each process is polled back to back until "
