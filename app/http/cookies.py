@@ -19,6 +19,16 @@ def read_cookie(header: str, name: str) -> str | None:
     return None
 
 
+def read_cookie_values(header: str, name: str) -> list[str]:
+    """Every value a Cookie header carries under ``name``, in the order sent. More than one
+    means cookies of the same name from different paths or domains, such as one a sibling
+    subdomain planted (cookie tossing): the browser sends the longer path first, so "the
+    first one" may well be the planted one."""
+    prefix = name + "="
+    return [part[len(prefix):].strip('"') for part in (p.strip() for p in header.split(";"))
+            if part.startswith(prefix)] if header else []
+
+
 class CookieTransport:
     def __init__(self, settings: CookieSettings) -> None:
         self.name = settings.name

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from app.http.cookies import read_cookie
+from app.http.cookies import read_cookie, read_cookie_values
 from app.sessions.ids import csrf_matches, csrf_token_for
 from app.settings import TokenSettings
+from app.tokens.errors import InvalidTokenRequestError
 
 COOKIE_METHOD = "token-cookie"
 REFRESH_PATH = "/auth"
@@ -31,7 +32,23 @@ class TokenCookies:
         return read_cookie(request.headers.get(hdrs.COOKIE, ""), self.access_name) if self.enabled else None
 
     def refresh(self, request: web.Request) -> str | None:
-        return read_cookie(request.headers.get(hdrs.COOKIE, ""), self.refresh_name) if self.enabled else None
+        """The refresh cookie to spend.
+
+        :raises InvalidTokenRequestError: the request carries it more than once. Its Path=/auth
+            rules out __Host-, so a sibling subdomain can plant one of the same name
+            (Domain=<parent>, a longer path) that the browser sends first: spending whichever
+            comes first could sign the user into the planter's account, so none is spent."""
+        values = self.refresh_all(request)
+        if len(values) > 1:
+            raise InvalidTokenRequestError(
+                f"The request carries more than one {self.refresh_name} cookie (one may have been planted "
+                "by another site under this domain); log in again.", field="refresh_token")
+        return values[0] if values else None
+
+    def refresh_all(self, request: web.Request) -> list[str]:
+        """Every refresh cookie presented: a logout or revocation ends each of them, so a
+        planted one cannot shield the user's own login from ending."""
+        return read_cookie_values(request.headers.get(hdrs.COOKIE, ""), self.refresh_name) if self.enabled else []
 
     def write(self, response: web.StreamResponse, *, access_token: str, expires_in: int, refresh_token: str,
               refresh_max_age: int) -> None:

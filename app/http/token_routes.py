@@ -85,7 +85,7 @@ async def revoke(request: web.Request) -> web.Response:
     tokens = request.app[SERVICES].tokens
     client = client_info(request)
     cookies = _cookies(request)
-    presented = [body.token] if body.token else [t for t in (cookies.refresh(request), cookies.access(request)) if t]
+    presented = [body.token] if body.token else [*cookies.refresh_all(request), *filter(None, [cookies.access(request)])]
     if not presented:
         raise InvalidTokenRequestError("token is required.", field="token")
     for value in presented:
@@ -142,8 +142,7 @@ async def end_token_login(request: web.Request, response: web.StreamResponse) ->
                                reason="logout")
     cookies = _cookies(request)
     if cookies.enabled:
-        refresh = cookies.refresh(request)
-        if refresh:
+        for refresh in cookies.refresh_all(request):
             await tokens.revoke(refresh, client, reason="logout")
         cookies.clear(response)
 

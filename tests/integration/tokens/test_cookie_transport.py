@@ -1,6 +1,9 @@
 """Browser transport: tokens in HttpOnly cookies, CSRF for cookie-borne access tokens."""
 from tests.integration.sessions.helpers import cookie_attributes
 from tests.integration.tokens.helpers import grant, new_user, token_settings
+from tests.support.nojar import serve_without_cookie_jar
+
+serve = serve_without_cookie_jar  # each request carries only the cookies the test chose
 
 COOKIES = {"tokens": {"cookie_transport": True}}
 
@@ -91,3 +94,35 @@ async def test_revoke_without_a_body_token_revokes_the_cookie_tokens(serve, make
     r = await client.post("/auth/revoke", json={}, headers=jar)
     assert r.status == 200 and _cookies(r)["rt"][1]["max-age"] == "0"
     assert (await client.get("/auth/sessions", headers={"Cookie": f"at={cookies['at'][0]}"})).status == 401
+
+
+# Cookie tossing: the refresh cookie needs Path=/auth, so it is __Secure-, not __Host-, and a
+# sibling subdomain can plant one of the same name with Domain=<parent> and a longer path.
+# The browser then sends both, the planted one first.
+
+async def _refresh_with(client, cookie_header: str):
+    return await client.post("/auth/token", json={"grant_type": "refresh_token"}, headers={"Cookie": cookie_header})
+
+
+async def test_a_request_with_two_refresh_cookies_is_refused_and_neither_is_spent(serve, make_settings):
+    client = await serve(token_settings(make_settings, **COOKIES))
+    victim = _cookies((await _login(client))[0])["rt"][0]
+    planted = _cookies((await _login(client))[0])["rt"][0]  # the attacker's own login
+    refused = await _refresh_with(client, f"rt={planted}; rt={victim}")
+    assert refused.status == 400
+    body = await refused.json()
+    assert body["error"] == "invalid_request" and "more than one" in body["error_description"]
+    assert "Set-Cookie" not in refused.headers
+    # Nothing was rotated: each token still refreshes its own login (the planted one was not
+    # taken for the victim's, which would sign the victim into the attacker's account).
+    assert (await _refresh_with(client, f"rt={victim}")).status == 200
+    assert (await _refresh_with(client, f"rt={planted}")).status == 200
+
+
+async def test_revoke_without_a_body_token_revokes_every_presented_refresh_cookie(serve, make_settings):
+    client = await serve(token_settings(make_settings, **COOKIES))
+    own = _cookies((await _login(client))[0])["rt"][0]
+    planted = _cookies((await _login(client))[0])["rt"][0]
+    r = await client.post("/auth/revoke", json={}, headers={"Cookie": f"rt={planted}; rt={own}"})
+    assert r.status == 200
+    assert (await _refresh_with(client, f"rt={own}")).status == 400
