@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.authz.names import ROLES_CLAIM_BUDGET, roles_claim_bytes
 from app.clock import now_s
 from app.db.users import UserRecord, UserRepository
 from app.errors import ServiceUnavailableError
@@ -136,6 +137,10 @@ class TokenService:
         ]
         roles_user = user
         for _ in range(3):
+            if roles_claim_bytes(roles_user.roles) > ROLES_CLAIM_BUDGET:
+                # Before anything is written: no family whose every refresh fails, no login in
+                # the audit trail that handed out nothing.
+                raise AccessTokenTooLargeError()
             outcome, epoch = await self.store.create_family(
                 family=family, user_id=user.id, now=now, absolute_expires_at=absolute, auth_time=now,
                 token_hash=hash_refresh_token(refresh), token_expires_at=refresh_exp, jti=jti,

@@ -10,6 +10,7 @@ from app.errors import ValidationError
 from app.http.appkeys import SERVICES
 from app.sessions.manager import ClientInfo
 from tests.integration.authz.helpers import user
+from tests.integration.sessions.helpers import events
 from tests.integration.tokens.helpers import bearer, grant, new_user, token_settings
 
 MANY_LONG_ROLES = tuple(f"dept-{i:03d}-" + "r" * 50 for i in range(200))
@@ -35,13 +36,19 @@ async def test_roles_that_would_not_fit_in_a_token_are_refused_and_nothing_chang
 
 
 async def test_an_account_holding_more_roles_than_fit_gets_invalid_grant_not_an_unusable_token(
-        serve, make_settings):
-    client = await serve(token_settings(make_settings))
-    email, _ = await new_user(client, roles=MANY_LONG_ROLES)  # straight into the database
+        serve, make_settings, redis):
+    settings = token_settings(make_settings)
+    client = await serve(settings)
+    email, user_id = await new_user(client, roles=MANY_LONG_ROLES)  # straight into the database
     r = await grant(client, email)
     body = await r.json()
     assert r.status == 400 and body["error"] == "invalid_grant", (r.status, body)
     assert "roles" in body["error_description"]
+    # Refused before anything was written: no refresh family, no login told to the audit trail.
+    store = client.server.app[SERVICES].tokens.store
+    assert not await redis.exists(store.user_index(user_id))
+    mine = [e["type"] for e in await events(redis, settings.events.stream) if e["subject"] == user_id]
+    assert "auth.login.succeeded" not in mine and "auth.token.issued" not in mine, mine
 
 
 async def test_a_user_at_the_roles_budget_gets_a_usable_token(serve, make_settings):
