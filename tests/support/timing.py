@@ -3,6 +3,7 @@
 one argon2 verify, which is what a missing dummy hash would show up as."""
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 
@@ -49,3 +50,20 @@ async def medians_agree(cases: dict, settings, *, rounds: int = 11, tolerance: f
         if max(medians.values()) - min(medians.values()) < tolerance * verify:
             break
     return medians, seen, verify
+
+
+async def first_answer_within(status_of, want: int, seconds: float) -> float:
+    """When (seconds after the call) the first request that answered ``want`` was sent.
+
+    ``status_of``: a coroutine function making one request and returning its status. Invariant 1
+    bounds propagation, not a request's own round trip: a request sent before ``seconds`` may
+    still get the old answer, and a slow reply to one sent in time is no violation. So this
+    polls until one answers ``want`` and fails only if one sent at or after ``seconds`` did not."""
+    start = time.perf_counter()
+    while True:
+        sent = time.perf_counter() - start
+        if await status_of() == want:
+            return sent
+        if sent >= seconds:
+            raise AssertionError(f"a request sent {sent * 1000:.1f} ms after the change did not answer {want}")
+        await asyncio.sleep(0.002)
