@@ -39,8 +39,13 @@ async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     redis_ok, pg_ok = await asyncio.gather(_redis_ok(services), _postgres_ok(services))
     checks = {"redis": "ok" if redis_ok else "unreachable", "postgres": "ok" if pg_ok else "unreachable"}
-    if redis_ok and pg_ok:
+    key_ok = services.tokens is None or not services.tokens.keyring.locked_out
+    if not key_ok:
+        checks["signing_key"] = "undecryptable"
+    if redis_ok and pg_ok and key_ok:
         return web.json_response({"status": "ok", "checks": checks})
-    return problem_response(status=503, code="not_ready", title="Not ready",
-                            detail="A backing service is unreachable.", checks=checks,
+    detail = ("A backing service is unreachable." if not (redis_ok and pg_ok) else
+              "This process cannot decrypt the current signing key (another process uses a different "
+              "key passphrase).")
+    return problem_response(status=503, code="not_ready", title="Not ready", detail=detail, checks=checks,
                             headers={"Retry-After": "1"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import AuthError, UnauthenticatedError
+from app.errors import AuthError, ServiceUnavailableError, UnauthenticatedError
 
 
 class InvalidTokenError(UnauthenticatedError):
@@ -69,3 +69,12 @@ class MfaRequiredError(OAuthError):
 
     code, title = "mfa_required", "A second factor is required"
     detail = "Send grant_type=urn:authsvc:grant-type:mfa with mfa_token and code."
+
+
+class SigningKeyUnavailableError(ServiceUnavailableError):
+    """Web processes run with different key passphrases; this one stopped replacing keys
+    (app.tokens.keyring.KeyRing.locked_out)."""
+
+    code, title = "signing_key_unavailable", "No signing key this process can use"
+    detail = ("This process cannot decrypt the current signing key, which a process with another key "
+              "passphrase made; tokens are issued by the others. Give every process the same passphrase.")

@@ -27,6 +27,7 @@ from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.tokens.keys import (KID_PATTERN, KeyPassphraseError, SigningKey, decrypt_private_key, encrypt_private_key,
                              generate_private_key, public_jwk, public_key_from_jwk, thumbprint_kid)
+from app.tokens.errors import SigningKeyUnavailableError
 from app.tokens.models import SigningKeyRow
 
 log = logging.getLogger("app.tokens")
@@ -59,17 +60,38 @@ class KeyRing:
         # The newest key whose private half the passphrase does not open (lost or changed
         # passphrase): its public half still verifies; a new key takes over signing.
         self._undecryptable: str | None = None
+        # The key this process made to replace one it could not open, while it signs with no
+        # key another process made: replacing a second time would mean two passphrases in use,
+        # each side replacing the other's key on every reload, forever.
+        self._replaced: str | None = None
 
     # -- reading --------------------------------------------------------------
 
     async def current(self) -> SigningKey:
-        """The key to sign with now (creating the first one if there is none)."""
+        """The key to sign with now (creating the first one if there is none, or replacing
+        one this process cannot decrypt, once).
+
+        :raises SigningKeyUnavailableError: the current key was made, after this process
+            replaced one, by a process whose passphrase differs."""
         await self.refresh_if_due()
         if self.signing is None:
+            if self.locked_out:
+                log.error("signing key %s cannot be decrypted with this passphrase, and this process already "
+                          "replaced key(s) it could not open with %s: another process uses a different "
+                          "passphrase; not replacing again (the two would replace each other's keys forever). "
+                          "Set the same tokens.keys_passphrase on every process.", self._undecryptable,
+                          self._replaced)
+                raise SigningKeyUnavailableError()
             await self.ensure_signing_key(replace=self._undecryptable)
             await self.reload()
         assert self.signing is not None
         return self.signing
+
+    @property
+    def locked_out(self) -> bool:
+        """This process cannot sign: the current key is not its passphrase's, and it has
+        replaced one such key already (readiness reports it, so a balancer drains it)."""
+        return self.signing is None and self._undecryptable is not None and self._replaced is not None
 
     async def verifying_key(self, kid: str) -> SigningKey | None:
         """The published key named ``kid``, or None (unknown, retired or malformed)."""
@@ -129,6 +151,8 @@ class KeyRing:
                     signing = key  # rows are oldest first: the newest wins
             self.by_kid = by_kid
             self.signing = signing
+            if signing is not None and signing.kid != self._replaced:
+                self._replaced = None  # another process with this passphrase made it: all agree again
             self.jwks_body = json.dumps({"keys": [self._published(k) for k in by_kid.values()]}).encode()
             self._loaded_at = now
             self._stale = False
@@ -158,6 +182,8 @@ class KeyRing:
             if current is not None and current != replace:
                 return current
             kid, event = await self._add(session, reason="first_key" if current is None else "undecryptable")
+        if current is not None:
+            self._replaced = kid
         await self._relay(event)
         return kid
 

@@ -6,7 +6,7 @@ from jwt import PyJWKClient
 
 from app.http.appkeys import SERVICES
 from app.tokens.cli import rotate_keys
-from tests.integration.tokens.helpers import bearer, token_settings, tokens_for
+from tests.integration.tokens.helpers import bearer, grant, new_user, token_settings, tokens_for
 
 
 def _resource_server_verify(jwks_url: str, token: str, settings, algorithms=("EdDSA", "ES256")) -> dict:
@@ -97,3 +97,45 @@ async def test_a_lost_passphrase_makes_a_new_key_and_old_tokens_still_verify(ser
     assert jwt.get_unverified_header(fresh["access_token"])["kid"] != old_kid
     # ... but the public half needs no passphrase: the old token still verifies there.
     assert (await other_client.get("/auth/sessions", headers=bearer(old["access_token"]))).status == 200
+
+
+async def test_two_passphrases_do_not_flip_the_signing_key_back_and_forth(serve, make_settings):
+    """Web processes configured with different passphrases (a typo on one host): each
+    replaces a key it cannot open once, then the one that already did stops and says why,
+    instead of both making a new key on every reload, forever."""
+    first = await serve(token_settings(make_settings))
+    await first.server.app[SERVICES].tokens.keyring.rotate()  # a current key this passphrase opens
+    a, _ = await tokens_for(first)
+    second = await serve(token_settings(make_settings, tokens={"keys_passphrase": "a different passphrase entirely"}))
+    b, _ = await tokens_for(second)  # the second process replaces the key it cannot open (once)
+    await first.server.app[SERVICES].tokens.keyring.reload()  # as the rotation's message would make it
+    c, _ = await tokens_for(first)  # ... and so does the first
+    kids = [jwt.get_unverified_header(t["access_token"])["kid"] for t in (a, b, c)]
+    assert len(set(kids)) == 3
+    published = {k["kid"] for k in (await (await first.get("/.well-known/jwks.json")).json())["keys"]}
+    await second.server.app[SERVICES].tokens.keyring.reload()
+    email, _ = await new_user(second)
+    refused = await grant(second, email)
+    assert refused.status == 503, await refused.text()
+    problem = await refused.json()
+    assert problem["code"] == "signing_key_unavailable" and "passphrase" in problem["detail"]
+    ready = await second.get("/readyz")
+    assert ready.status == 503 and (await ready.json())["checks"]["signing_key"] == "undecryptable"
+    # The first process keeps signing with the key it made; no new key was added.
+    d, _ = await tokens_for(first)
+    assert jwt.get_unverified_header(d["access_token"])["kid"] == kids[2]
+    assert (await first.get("/readyz")).status == 200
+    await first.server.app[SERVICES].tokens.keyring.reload()
+    assert {k["kid"] for k in (await (await first.get("/.well-known/jwks.json")).json())["keys"]} == published
+    # Tokens either process signed still verify on both (public halves need no passphrase).
+    for client in (first, second):
+        for token in (a, b, c, d):
+            assert (await client.get("/auth/sessions", headers=bearer(token["access_token"]))).status == 200
+    # A key made by another process that shares the second's passphrase (a rotation run with
+    # it) is one the second may sign with again: it is no longer locked out.
+    third = await serve(token_settings(make_settings, tokens={"keys_passphrase": "a different passphrase entirely"}))
+    await third.server.app[SERVICES].tokens.keyring.rotate()
+    await second.server.app[SERVICES].tokens.keyring.reload()
+    e, _ = await tokens_for(second)
+    assert (await second.get("/readyz")).status == 200
+    assert jwt.get_unverified_header(e["access_token"])["kid"] not in kids
