@@ -2,6 +2,7 @@
 the runner `python -m app serve` uses (not the test client's)."""
 import asyncio
 import json
+import logging
 import socket
 
 import pytest
@@ -57,3 +58,18 @@ async def test_the_runner_still_serves_the_app(served):
     data = await reader.read()
     writer.close()
     assert data.startswith(b"HTTP/1.1 200")
+
+
+async def test_an_undecodable_body_is_a_400_and_no_error_log(served, caplog):
+    """A body that is not the gzip it claims is the client's fault, answered 400: the rest of it,
+    which aiohttp reads again when it drains the connection, must not log an ERROR with a
+    traceback per request (anyone could fill the error log, or page whoever watches it)."""
+    body = b"not gzip at all"
+    with caplog.at_level(logging.INFO):
+        status, headers, problem = await _raw(served, b"POST /auth/login HTTP/1.1\r\nHost: x\r\n"
+                                              b"Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                                              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        await asyncio.sleep(0.05)  # the drain after the reply
+    assert status == 400 and problem["code"] == "malformed_request"
+    assert headers["connection"].lower() == "close"
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
