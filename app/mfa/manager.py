@@ -10,6 +10,7 @@ is needed too.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -208,19 +209,26 @@ class MfaManager:
         if user is None or user.disabled:
             await self.challenges.consume(mfa_token)
             raise MfaTokenInvalidError()
+        async def spend_token() -> None:
+            if not await self.challenges.consume(mfa_token):
+                # Another request with this token (a second tab, a retry) won, or it expired
+                # meanwhile: refused, and the code stays unused (the transaction rolls back).
+                raise MfaTokenInvalidError()
+
         try:
-            method = await self.verify_code(user, code, client, purpose="login", device=device)
+            method = await self.verify_code(user, code, client, purpose="login", device=device,
+                                            claim=spend_token)
         except InvalidMfaCodeError:
             await self.challenges.failed(mfa_token)
             raise
-        if not await self.challenges.consume(mfa_token):
-            raise MfaTokenInvalidError()  # a concurrent request spent it first
         return user, method
 
     async def verify_code(self, user: UserRecord, code: str, client: ClientInfo, *, purpose: str,
-                          device: str | None = None) -> str:
+                          device: str | None = None, claim: Callable[[], Awaitable[None]] | None = None) -> str:
         """Accept ``code`` once: a TOTP code for a step not used before, or an unused
         recovery code. Returns "totp" or "recovery_code". A refusal leaves the code unused.
+        ``claim``: what the code is spent for, run inside the transaction that spends it; if it
+        raises, the code stays unused and its error propagates.
 
         :raises InvalidMfaCodeError: wrong, replayed or used code.
         :raises TooManyAttemptsError: throttled.
@@ -239,7 +247,9 @@ class MfaManager:
                 async with self.sessionmaker() as session, session.begin():
                     fresh = await self.repo.use_step(session, user.id, step)
                     if fresh:
-                        await self._succeeded(attempt)
+                        await self._succeeded(attempt)  # the gate first: shut, it keeps the claim unspent
+                        if claim is not None:
+                            await claim()
                 if fresh:
                     return "totp"
             await self._failed(attempt, user.id, client, purpose, replay=step is not None)
@@ -252,6 +262,8 @@ class MfaManager:
                                   {"purpose": purpose, "recovery_codes_left": left, **client.context()})
                     outbox.stage(session, self.publisher, event)
                     await self._succeeded(attempt)
+                    if claim is not None:
+                        await claim()
             if used:
                 await self.relay.relay([event.id])
                 return "recovery_code"

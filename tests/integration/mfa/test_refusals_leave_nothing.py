@@ -6,7 +6,7 @@ import asyncio
 
 from app.http.appkeys import SERVICES
 from app.throttle import Attempt, account_key
-from tests.integration.mfa.helpers import code_at, enrol, mfa_settings, password_step
+from tests.integration.mfa.helpers import code_at, enrol, mfa_settings, password_step, unused_step_code
 from tests.support.browser import STRONG_PASSWORD, Browser
 
 
@@ -135,3 +135,44 @@ async def test_a_confirm_enables_only_the_secret_its_code_was_checked_against(se
     # The secret now pending is the one the second tab shows, and it confirms as usual.
     ok = await owner.request("POST", "/auth/mfa/totp/confirm", json={"code": code_at(restarted["secret"])})
     assert ok.status == 200, await ok.text()
+
+
+async def test_second_steps_racing_on_one_mfa_token_spend_one_code(serve, make_settings):
+    """Two tabs (or retries) send the second step with the same mfa_token: one logs in, the
+    others are refused for the spent token, and their recovery codes stay unused."""
+    client = await serve(mfa_settings(make_settings, throttle={"account_free_failures": 50}))
+    owner = Browser(client, "sid")
+    email = await owner.signed_up()
+    _, codes = await enrol(owner)
+    token = await password_step(client, email, STRONG_PASSWORD)
+    replies = await asyncio.gather(*(client.post("/auth/login/mfa", json={"mfa_token": token, "code": code})
+                                     for code in codes[:4]))
+    assert sorted(r.status for r in replies) == [200, 401, 401, 401]
+    for refused in (r for r in replies if r.status == 401):
+        assert (await refused.json())["code"] == "mfa_token_invalid"
+    status = await (await owner.request("GET", "/auth/mfa/totp")).json()
+    assert status["recovery_codes_left"] == 9, status
+
+
+async def test_a_second_step_whose_token_was_spent_meanwhile_leaves_the_totp_step_unclaimed(serve, make_settings):
+    client = await serve(mfa_settings(make_settings))
+    services = client.server.app[SERVICES]
+    owner = Browser(client, "sid")
+    email = await owner.signed_up()
+    secret, _ = await enrol(owner)
+    token = await password_step(client, email, STRONG_PASSWORD)
+    code = unused_step_code(secret)
+
+    async def spent():  # the token's other request (another tab) completes first
+        assert await services.mfa.challenges.consume(token)
+
+    restore = meanwhile(services.mfa.repo, "use_step", spent)
+    try:
+        refused = await client.post("/auth/login/mfa", json={"mfa_token": token, "code": code})
+    finally:
+        restore()
+    assert refused.status == 401 and (await refused.json())["code"] == "mfa_token_invalid"
+    # The step is still the user's to use: a new password step and the same code log in.
+    again = await client.post("/auth/login/mfa", json={"mfa_token": await password_step(client, email, STRONG_PASSWORD),
+                                                       "code": code})
+    assert again.status == 200, await again.text()
