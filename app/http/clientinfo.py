@@ -56,7 +56,10 @@ def client_ip(request: web.Request) -> str:
     if not _from_trusted_proxy(request):
         return remote
     trusted = request.app[SETTINGS].http.trusted_proxies
-    hops = [h.strip() for h in request.headers.get(hdrs.X_FORWARDED_FOR, "").split(",") if h.strip()]
+    # Several lines are one list in order (RFC 9110 5.3): a proxy may append its own line
+    # instead of extending the client's, which must not make the client's line the one read.
+    hops = [h.strip() for line in request.headers.getall(hdrs.X_FORWARDED_FOR, ()) for h in line.split(",")
+            if h.strip()]
     # Walk from the right: the first address not one of our proxies is the client.
     for hop in reversed(hops):
         if not _is_proxy(trusted, hop):
