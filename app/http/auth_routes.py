@@ -14,6 +14,7 @@ from app.http.device_cookie import presented_device
 from app.http.login_reply import logged_in
 from app.http.stepup import require_recent_auth
 from app.http.token_cookies import COOKIE_METHOD, TokenCookies
+from app.passwords.policy import normalize
 from app.mfa.manager import MfaPending
 from app.http.schemas import Credentials, PasswordChange
 from app.http.views import session_item, session_reply
@@ -37,8 +38,10 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = await read_model(request, Credentials)
     services = request.app[SERVICES]
-    if len(body.password) > request.app[SETTINGS].password.max_length:
-        raise InvalidCredentialsError()  # no account has such a password; never hash it
+    if len(normalize(body.password)) > request.app[SETTINGS].password.max_length:
+        # No account has such a password (the policy counts it normalized, as typed it may be
+        # longer): never hash it.
+        raise InvalidCredentialsError()
     current = principal_of(request)
     previous = current.session if isinstance(current, UserPrincipal) else None
     user, outcome = await services.accounts.login(body.email, body.password, client_info(request),

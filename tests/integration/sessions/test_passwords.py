@@ -6,6 +6,7 @@ import time
 import pytest
 
 from app.passwords.hasher import Argon2Hasher
+from app.passwords.policy import normalize
 from tests.support.browser import STRONG_PASSWORD, Browser, new_email
 
 
@@ -52,6 +53,18 @@ async def test_nfkc_equivalent_spellings_log_in(client):
     email2 = new_email()
     assert (await Browser(client).register(email2, "ｆｕｌｌｗｉｄｔｈ ｐａｓｓｐｈｒａｓｅ")).status == 201
     assert (await Browser(client).login(email2, "fullwidth passphrase")).status == 200
+
+
+async def test_a_password_longer_than_the_cap_only_before_nfkc_logs_in_both_ways(client):
+    """The policy's max_length counts the normalized password: one typed decomposed (NFD),
+    over the cap as typed and under it once composed, registers, so both logins take it."""
+    email = new_email()
+    typed = "a\u0301e\u0301i\u0301o\u0301u\u0301" * 26 + " 7x"
+    assert len(typed) > 256 >= len(normalize(typed))
+    assert (await Browser(client).register(email, typed)).status == 201
+    assert (await Browser(client).login(email, typed)).status == 200
+    grant = await client.post("/auth/token", json={"grant_type": "password", "username": email, "password": typed})
+    assert grant.status == 200
 
 
 async def _timed(coro_factory, n: int) -> tuple[list[float], list]:
