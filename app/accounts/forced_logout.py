@@ -135,7 +135,9 @@ class ForcedLogout:
             for sh in targets})
         revoked = 0
         if tokens is not None and hasattr(tokens, "revoke_all_for_user"):
-            result = await tokens.revoke_all_for_user(user_id)
+            # Families dated after the cutoff are logins made since: the epoch did not end them.
+            result = await tokens.revoke_all_for_user(user_id, reason=reason,
+                                                      cutoff=None if math.isinf(cutoff) else cutoff)
             revoked = result if isinstance(result, int) else 0
         # Each revoke published its session; this reaches entries cached under the user too.
         await store.redis.publish(store.keys.channel, f"u:{user_id}")

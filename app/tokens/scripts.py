@@ -31,8 +31,18 @@ from app.throttle.scripts import COUNTER_WAIT
 # Shared helpers, prepended to each script. ARGV positions are per script; helpers take values.
 _COMMON = """
 local P = ARGV[1]
-local function emit(stream, template, uid, fam, reason)
+-- A name-based id (UUID-shaped, version 5 style) for another event of the same request
+-- (or one of several that one call makes from one envelope).
+local function derived_id(id, tag)
+  local h = redis.sha1hex(id .. ' ' .. tag)
+  local v = tonumber(string.sub(h, 17, 17), 16) % 4 + 1
+  local variant = string.sub('89ab', v, v)
+  return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-5' .. string.sub(h, 14, 16) .. '-' .. variant
+         .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
+end
+local function emit(stream, template, uid, fam, reason, id_tag)
   local e = cjson.decode(template)
+  if id_tag then e['id'] = derived_id(e['id'], id_tag) end
   e['subject'] = uid
   if fam then e['data']['family'] = fam end
   if reason then e['data']['reason'] = reason end
@@ -72,14 +82,6 @@ local function fill(envelope, name, value)
 end
 local function refreshed_event(uid, fam)
   return fill(fill(ARGV[12], 'subject', uid), 'family', fam)
-end
--- A name-based id (UUID-shaped, version 5 style) for another event of the same request.
-local function derived_id(id, tag)
-  local h = redis.sha1hex(id .. ' ' .. tag)
-  local v = tonumber(string.sub(h, 17, 17), 16) % 4 + 1
-  local variant = string.sub('89ab', v, v)
-  return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-5' .. string.sub(h, 14, 16) .. '-' .. variant
-         .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
 end
 -- ``kind`` nil: the refreshed event itself (with a reason); else an event of that type with
 -- the request's context but not the grant's fields.
@@ -256,19 +258,26 @@ if n > 0 then emit(KEYS[1], ARGV[8], ARGV[7], nil, nil) end
 return n
 """
 
-# KEYS: user index, stream. ARGV: P, now, leeway, channel, uid, revoked envelope.
-# Revokes every family of the user and their live access tokens. Returns the count.
+# KEYS: user index, stream. ARGV: P, now, leeway, channel, uid, revoked envelope, cutoff ('' for
+# none). Revokes every family of the user created at or before the cutoff (a forced logout's
+# fan-out must spare a login made after it) and their live access tokens; each family's event
+# gets its own id, derived from the envelope's. Returns the count.
 REVOKE_USER = _COMMON + """
 local uid, now, leeway = ARGV[5], tonumber(ARGV[2]), tonumber(ARGV[3])
+local cutoff = tonumber(ARGV[7])
 local n = 0
 for _, fam in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local k = revoke_family(fam, uid, now, leeway, ARGV[4])
-  if k > 0 then
-    n = n + k
-    emit(KEYS[2], ARGV[6], uid, fam, nil)
+  local created = cutoff and tonumber(redis.call('HGET', P .. 'rf:' .. fam, 'created') or '0')
+  if not cutoff or created <= cutoff then
+    -- revoke_family also drops the family from the index (gone or revoked ones too)
+    local k = revoke_family(fam, uid, now, leeway, ARGV[4])
+    if k > 0 then
+      n = n + k
+      emit(KEYS[2], ARGV[6], uid, fam, nil, fam)
+    end
   end
 end
-redis.call('DEL', KEYS[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 redis.call('PUBLISH', ARGV[4], 'u:' .. uid)
 return n
 """

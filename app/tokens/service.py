@@ -307,9 +307,12 @@ class TokenService:
             return {"active": False}
         return claims.introspection()
 
-    async def revoke_all_for_user(self, user_id: str, *, reason: str = "revoke_all") -> int:
-        """Revoke every refresh family of the user and every access token issued in them."""
-        n = await self.store.revoke_user(user_id, now_s(), Event("auth.token.revoked", None, {"reason": reason}))
+    async def revoke_all_for_user(self, user_id: str, *, reason: str = "revoke_all",
+                                  cutoff: float | None = None) -> int:
+        """Revoke every refresh family of the user (those created at or before ``cutoff``, if
+        given) and every access token issued in them."""
+        n = await self.store.revoke_user(user_id, now_s(), Event("auth.token.revoked", None, {"reason": reason}),
+                                         cutoff=cutoff)
         if self.cache is not None:
             self.cache.on_message(f"u:{user_id}")
         return n

@@ -167,10 +167,11 @@ class RedisTokenStore:
                                          repr(expires_at), user_id, self._encode(event)])
         return bool(n)
 
-    async def revoke_user(self, user_id: str, now: float, event: Event) -> int:
+    async def revoke_user(self, user_id: str, now: float, event: Event, *, cutoff: float | None = None) -> int:
+        """Revoke the user's families (those created at or before ``cutoff`` if given)."""
         return int(await self._revoke_user(keys=[self.user_index(user_id), self.publisher.stream],
                                            args=[self.p, repr(now), self.leeway_s, self.channel, user_id,
-                                                 self._encode(event)]))
+                                                 self._encode(event), "" if cutoff is None else repr(cutoff)]))
 
     async def access_state(self, jti: str, user_id: str, now: float) -> tuple[bool, float]:
         """(revoked by jti?, the user's epoch) in one round trip.

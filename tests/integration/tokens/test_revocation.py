@@ -4,6 +4,7 @@ import asyncio
 from app.clock import now_s
 from app.http.appkeys import SERVICES
 from app.sessions.manager import ClientInfo
+from tests.integration.sessions.helpers import events
 from tests.integration.tokens.helpers import bearer, grant, new_user, refresh, token_settings, tokens_for
 from tests.support.browser import STRONG_PASSWORD
 from tests.support.timing import first_answer_within
@@ -122,17 +123,42 @@ async def test_password_change_rejects_tokens_issued_before_it(serve, make_setti
 
 
 async def test_forced_logout_fan_out_revokes_every_family_and_access_token(serve, make_settings, redis, prefix):
-    a, b = await _two_processes(serve, token_settings(make_settings))
+    settings = token_settings(make_settings)
+    a, b = await _two_processes(serve, settings)
     email, user_id = await new_user(a)
     bodies = [await (await grant(a, email)).json() for _ in range(3)]
     services = a.server.app[SERVICES]
-    report = await services.forced_logout.fan_out(user_id, 0.0, "admin", tokens=services.tokens)
+    epoch = now_s()
+    await services.sessions.revoke_everything_before(user_id, epoch)
+    report = await services.forced_logout.fan_out(user_id, epoch, "admin", tokens=services.tokens)
     assert report.tokens_revoked == 6  # three families, three access tokens
     for body in bodies:
         assert (await b.get("/auth/sessions", headers=bearer(body["access_token"]))).status == 401
         assert (await refresh(a, body["refresh_token"])).status == 400
     assert await redis.exists(f"{prefix}:u:{user_id}:t") == 0
     assert await services.tokens.revoke_all_for_user(user_id) == 0  # idempotent
+    # One auth.token.revoked per family, each its own event (the audit log keeps one row per
+    # event id), saying why.
+    revoked = [e for e in await events(redis, settings.events.stream)
+               if e["type"] == "auth.token.revoked" and e["subject"] == user_id]
+    assert len(revoked) == 3 and len({e["id"] for e in revoked}) == 3
+    assert len({e["data"]["family"] for e in revoked}) == 3
+    assert {e["data"]["reason"] for e in revoked} == {"admin"}
+
+
+async def test_the_fan_out_leaves_a_login_made_after_the_forced_logout_alone(serve, make_settings):
+    client = await serve(token_settings(make_settings))
+    email, user_id = await new_user(client)
+    before = await (await grant(client, email)).json()
+    services = client.server.app[SERVICES]
+    epoch = now_s()
+    await services.sessions.revoke_everything_before(user_id, epoch)
+    await asyncio.sleep(1.1)  # tokens are dated in whole seconds
+    after = await (await grant(client, email)).json()  # the user logs in again before the worker runs
+    await services.forced_logout.fan_out(user_id, epoch, "admin", tokens=services.tokens)
+    assert (await refresh(client, before["refresh_token"])).status == 400
+    renewed = await refresh(client, after["refresh_token"])
+    assert renewed.status == 200, await renewed.text()
 
 
 async def test_logout_with_a_bearer_token_revokes_it(serve, make_settings):
