@@ -159,6 +159,7 @@ class AuthzManager:
             await self.repository.lock_graph(session)
             holders = await self.repository.holders(session, name)
             if not await self.repository.delete_role(session, name):
+                await self._announce_retry()
                 raise NotFoundError("No such role.")
             event = Event("auth.role.changed", None, {"role": name, "change": "deleted",
                                                       "holders": len(holders), **actor.context()})
@@ -289,6 +290,7 @@ class AuthzManager:
             # removed the row answers 204 and emits the event.
             deleted = await self.repository.delete_policy(session, policy_id)
             if deleted is None:
+                await self._announce_retry()
                 raise NotFoundError("No such policy.")
             deleted_id, user_id, role = deleted
             event = Event("auth.policy.changed", user_id, {
@@ -329,6 +331,9 @@ class AuthzManager:
                                                  "parents": list(role.parents), **actor.context()})
 
     async def _changed(self, events: list[Event], users: list[str] = ()) -> None:
+        # The processes hear of the change first: the steps after it may fail on Redis (503),
+        # and the change is committed whatever they do.
+        await self.bump()
         if events:
             await self.relay.relay([e.id for e in events])
         for user_id in users:
@@ -337,6 +342,11 @@ class AuthzManager:
             roles = user.roles if user is not None else ()
             email = user.email if user is not None else ""
             await self.session_store.update_profile(user_id, email=email, roles=roles)
+
+    async def _announce_retry(self) -> None:
+        """A delete that finds nothing may be the retry of one that committed and then failed
+        to announce itself (503): announce anyway, or every process keeps deciding with what
+        was deleted, until some unrelated change. (A spurious announcement costs a reload.)"""
         await self.bump()
 
     async def bump(self) -> int:

@@ -2,9 +2,10 @@
 sessions when the admin retries, although the retry finds nothing left to change in Postgres."""
 import uuid
 
-
+from app.authz.engine import Subject
 from app.http.appkeys import SERVICES
 from tests.integration.authz.helpers import user
+from tests.support.browser import Browser
 from tests.support.faults import failing_once
 
 
@@ -43,3 +44,59 @@ async def test_a_role_deletion_that_failed_on_redis_is_retried_whole(client):
     finally:
         store.update_profile = real
     assert (await (await member.request("GET", "/auth/session")).json())["user"]["roles"] == []
+
+
+async def _check(browser, user_id: str) -> dict:
+    reply = await browser.request("POST", "/authz/check", json={
+        "subject": {"id": user_id}, "action": "update", "resource": {"type": "post", "id": "1"}})
+    return await reply.json()
+
+
+async def test_a_policy_deletion_whose_announcement_failed_is_announced_by_the_retry(serve, settings):
+    """The delete committed, then telling the processes failed (503); the retry finds no policy
+    (404) but must still announce, or every process keeps deciding with the deleted rule."""
+    a, b = await serve(settings), await serve(settings)
+    for c in (a, b):
+        await c.server.app[SERVICES].bus.connected.wait()
+    admin, _ = await user(a, "admin")
+    admin_b = Browser(b)
+    admin_b.session_id, admin_b.csrf = admin.session_id, admin.csrf
+    _, member_id = await user(a)
+    created = await admin.request("POST", "/admin/policies", json={
+        "effect": "allow", "action": "update", "subject_type": "post", "user_id": member_id})
+    policy_id = (await created.json())["id"]
+    assert (await _check(admin_b, member_id))["allowed"] is True
+    manager = a.server.app[SERVICES].authz_admin
+    real = manager.bump
+    manager.bump = failing_once(real)
+    try:
+        assert (await admin.request("DELETE", f"/admin/policies/{policy_id}")).status == 503
+        assert (await admin.request("DELETE", f"/admin/policies/{policy_id}")).status == 404
+    finally:
+        manager.bump = real
+    for browser in (admin, admin_b):
+        assert (await _check(browser, member_id))["allowed"] is False
+
+
+async def test_a_role_deletion_whose_announcement_failed_is_announced_by_the_retry(serve, settings):
+    """As above for a role: a Bearer token or an API client still names it, and the
+    processes' snapshot must lose its permissions."""
+    a, b = await serve(settings), await serve(settings)
+    for c in (a, b):
+        await c.server.app[SERVICES].bus.connected.wait()
+    admin, _ = await user(a, "admin")
+    role = f"poster-{uuid.uuid4().hex[:6]}"
+    assert (await admin.request("POST", "/admin/roles", json={"name": role, "permissions": ["post:update"]})).status == 201
+    subject = Subject(kind="user", id=str(uuid.uuid4()), email=None, roles=(role,))
+    for c in (a, b):
+        assert "post:update" in (await c.server.app[SERVICES].authz.view(subject)).permissions
+    manager = a.server.app[SERVICES].authz_admin
+    real = manager.bump
+    manager.bump = failing_once(real)
+    try:
+        assert (await admin.request("DELETE", f"/admin/roles/{role}")).status == 503
+        assert (await admin.request("DELETE", f"/admin/roles/{role}")).status == 404
+    finally:
+        manager.bump = real
+    for c in (a, b):
+        assert "post:update" not in (await c.server.app[SERVICES].authz.view(subject)).permissions
