@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,8 +55,10 @@ def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
         at = datetime.fromisoformat(stamp)
         if at.tzinfo is None:
             raise ValueError("naive timestamp")
-        return at, uuid.UUID(policy_id)
-    except ValueError as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        # In UTC, as the listing issues them; a stamp whose UTC value no datetime holds (year 1
+        # east of Greenwich) raises OverflowError here rather than fail in the database driver.
+        return at.astimezone(timezone.utc), uuid.UUID(policy_id)
+    except (ValueError, OverflowError) as e:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise ValidationError("after is not a cursor a listing of policies gave.", field="after") from e
 
 
