@@ -62,6 +62,13 @@ LIST_SLACK = 100
 # expiry sweep does, with other clients served in between.
 REVOKE_BATCH = 100
 
+# How long a user's index outlives their last absolute deadline. The sweep finds expired
+# sessions only through the index, to end and report them (auth.session.expired): it must
+# survive a sweep that runs late (a worker restart, a backlog, a long interval), not just the
+# next one. The sweep deletes an emptied index anyway, so this costs memory only while no
+# sweep runs at all.
+INDEX_GRACE_S = 7 * 86400
+
 # Sessions the cap ends in one script at most (as REVOKE_BATCH): more than that only when the
 # cap was lowered or sessions predate it, and then ``trim`` goes on a call at a time.
 TRIM_BATCH = 100
@@ -194,7 +201,8 @@ class RedisSessionStore:
         # is the truth; the score only tells the sweep where to look, at most a second late).
         args = [_pack(record, ua_id), int(deadline * 1000) + 1, record.user_agent,
                 int(record.absolute_expires_at) + 60, record.sid_hash, math.ceil(deadline),
-                int(record.absolute_expires_at) + 60, record.user_id, repr(deadline), repr(record.created_at),
+                int(record.absolute_expires_at) + INDEX_GRACE_S, record.user_id, repr(deadline),
+                repr(record.created_at),
                 "" if roles_read_at is None else repr(roles_read_at),
                 "" if cap is None else self._cap_spec(cap, record.last_seen_at)]
         envelopes = [self.publisher.encode(e) for e in events]

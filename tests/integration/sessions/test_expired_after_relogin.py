@@ -73,3 +73,19 @@ async def test_relogin_and_ending_other_sessions_after_a_timeout_over_http(serve
     await client.server.app[SERVICES].session_store.sweep_expired(time.time(), 100)
     # (The new session, idle for 1 s too, may have ended by now as well.)
     assert (await _expired_handles(redis, settings)).count(handle) == 1
+
+
+async def test_a_sweep_that_runs_long_after_the_absolute_deadline_still_reports_it(settings, redis):
+    """A worker restart or a backlog may delay the sweep by minutes: the user's index (the
+    only way the sweep finds a session) must outlive the last absolute deadline by far more
+    than one sweep interval, or the session expires unreported."""
+    store, uid = _store(settings), str(uuid.uuid4())
+    now = time.time()
+    late = SessionRecord(sid_hash=hash_session_id(new_session_id()), user_id=uid, email="a@example.com",
+                         roles=(), created_at=now - 4000, last_seen_at=now - 400,
+                         absolute_expires_at=now - 400,  # timed out for good 400 s ago
+                         idle_timeout_s=1800, auth_time=now - 4000, ip="192.0.2.1", user_agent="ua")
+    await store.create(late, [])
+    assert await store.sweep_expired(time.time(), 100) == (1, 1)
+    assert await _expired_handles(redis, settings) == [late.handle]
+    await store.redis.aclose()
