@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -19,7 +19,8 @@ from app.events.envelope import Event
 from app.events.publisher import EventPublisher
 from app.passwords.hasher import Argon2Hasher
 from app.passwords.policy import PasswordPolicy, normalize
-from app.sessions.manager import ClientInfo, RolesChangedError, SessionManager, StartedSession
+from app.sessions.manager import (ClientInfo, RevokedMeanwhileError, RolesChangedError, SessionManager,
+                                  StartedSession)
 from app.sessions.record import SessionRecord
 from app.throttle import Attempt, SuccessCommit, Throttle, account_key
 
@@ -138,8 +139,7 @@ class AccountManager:
             return
         async with self.sessionmaker() as session, session.begin():
             # Only over the hash just checked: a password change that committed meanwhile stands.
-            await self.users.set_password_hash(session, user.id, new_hash, replacing=user.password_hash,
-                                               changed=False)
+            await self.users.rehash_password(session, user.id, new_hash, replacing=user.password_hash)
 
     async def login(self, email: str, password: str, client: ClientInfo,
                     previous: SessionRecord | None = None,
@@ -274,8 +274,13 @@ class AccountManager:
         """
         async with self.sessionmaker() as session:
             user = await self.users.by_id(session, user_id)
-        if user is None or user.disabled:
+            # The hash checked below and when the password last changed, read together: the
+            # commit replaces the password only if no other change (nor a disable) came since.
+            state = await self.users.password_state(session, user_id) if user is not None else None
+        if user is None or user.disabled or state is None:
             raise InvalidCredentialsError()
+        stored_hash, changed_at = state
+        user = replace(user, password_hash=stored_hash)
         await self.confirm_password(user, current, client, device=device)
         new = normalize(new)
         self.policy.check(new, email=user.email)
@@ -286,9 +291,10 @@ class AccountManager:
         await self.sessions.revoke_everything_before(user.id, now_s())
         await self._revoke_devices(user, keep=device)
         async with self.sessionmaker() as session, session.begin():
-            if not await self.users.set_password_hash(session, user.id, new_hash, replacing=user.password_hash):
-                # A concurrent change won: the password checked above is no longer the current one.
-                raise InvalidCredentialsError("The current password is not correct.")
+            if not await self.users.change_password(session, user.id, new_hash, changed_at=changed_at):
+                # A concurrent change won (the password checked above is no longer the current
+                # one), or the account was disabled meanwhile. A login's rehash is no change.
+                raise InvalidCredentialsError("The password was changed, or the account disabled, meanwhile.")
             event = Event("auth.password.changed", user.id, client.context())
             outbox.stage(session, self.publisher, event)
         # Taken after the commit: a login that read the old hash read it before now, so its
@@ -303,7 +309,18 @@ class AccountManager:
         await self.sessions.end_all(user.id, client, reason="password_changed")
         if current_session is None:
             return None
-        return await self._open_session(user, client=client, not_before=epoch)
+        # The caller's new session rests on the account as read after the epoch: a disable
+        # that committed since leaves none (its own epoch, set at or after this read, would
+        # refuse the session, which nothing else would end: the session check reads no
+        # account row).
+        async with self.sessionmaker() as session:
+            fresh = await self.users.by_id(session, user.id)
+        if fresh is None or fresh.disabled:
+            return None
+        try:
+            return await self._open_session(fresh, client=client, not_before=epoch, credentials_at=fresh.read_at)
+        except RevokedMeanwhileError:
+            return None
 
     async def _open_session(self, user: UserRecord, **start) -> StartedSession:
         """``sessions.start`` with the profile read in ``user``; read again when the roles

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, exists, func, select, update
@@ -63,16 +64,32 @@ class UserRepository:
         row = result.first()
         return str(row[0]) if row else None
 
-    async def set_password_hash(self, session: AsyncSession, user_id: str, password_hash: str,
-                                *, replacing: str, changed: bool = True) -> bool:
-        """Replace the hash ``replacing`` (the one the caller checked the password against);
-        False, changing nothing, when another write replaced it first: a rehash must not undo a
-        password change, and of two concurrent changes only one may win."""
-        values: dict = {"password_hash": password_hash}
-        if changed:
-            values["password_changed_at"] = func.now()
+    async def rehash_password(self, session: AsyncSession, user_id: str, password_hash: str, *,
+                              replacing: str) -> bool:
+        """The same password under new hashing parameters, over the hash ``replacing`` (the one
+        the caller checked it against); False, changing nothing, when another write replaced
+        it first: a rehash must not undo a password change. Not a change: when the password
+        last changed stays as it was."""
+        result = await session.execute(update(User).where(User.id == uuid.UUID(user_id),
+                                                          User.password_hash == replacing)
+                                       .values(password_hash=password_hash))
+        return result.rowcount == 1
+
+    async def password_state(self, session: AsyncSession, user_id: str) -> tuple[str, datetime] | None:
+        """(the password hash, when the password last changed), read together."""
+        row = (await session.execute(select(User.password_hash, User.password_changed_at)
+                                     .where(User.id == uuid.UUID(user_id)))).first()
+        return (row[0], row[1]) if row else None
+
+    async def change_password(self, session: AsyncSession, user_id: str, password_hash: str, *,
+                              changed_at: datetime) -> bool:
+        """A new password over the one last changed at ``changed_at`` (``password_state``, read
+        with the hash the caller checked), on an enabled account; False, changing nothing, when
+        another change or a disable came first. A rehash is no change, so it does not count."""
         result = await session.execute(
-            update(User).where(User.id == uuid.UUID(user_id), User.password_hash == replacing).values(**values))
+            update(User).where(User.id == uuid.UUID(user_id), User.password_changed_at == changed_at,
+                               User.disabled.is_(False))
+            .values(password_hash=password_hash, password_changed_at=func.now()))
         return result.rowcount == 1
 
     async def set_disabled(self, session: AsyncSession, user_id: str, disabled: bool) -> None:

@@ -11,7 +11,9 @@ from contextlib import asynccontextmanager
 
 from argon2 import PasswordHasher, Type
 
+from app.accounts.forced_logout import Actor
 from app.http.appkeys import SERVICES
+from app.sessions.manager import ClientInfo
 from tests.integration.sessions.helpers import events, pg_fetch
 from tests.integration.tokens.helpers import grant
 from tests.support.browser import STRONG_PASSWORD, Browser
@@ -151,3 +153,70 @@ async def test_a_role_revoked_while_a_password_grant_hashes_is_not_in_its_token(
     assert reply.status == 200
     token = (await reply.json())["access_token"]
     assert jwt.decode(token, options={"verify_signature": False})["roles"] == []
+
+
+@asynccontextmanager
+async def new_hash_held(client):
+    """The first hashing of a new password (a password change's, its current password already
+    checked) finishes only when the yielded event is set; ``entered`` is set once it is in flight."""
+    hasher = client.server.app[SERVICES].accounts.hasher
+    real_hash = hasher.hash
+    release, entered, calls = asyncio.Event(), asyncio.Event(), []
+
+    async def held(password):
+        calls.append(1)
+        encoded = await real_hash(password)
+        if len(calls) == 1:
+            entered.set()
+            await release.wait()
+        return encoded
+
+    hasher.hash = held
+    try:
+        yield entered, release
+    finally:
+        hasher.hash = real_hash
+
+
+async def test_a_login_rehash_during_a_password_change_neither_fails_it_nor_logs_everyone_out(
+        client, database_url):
+    """A login that upgrades the stored hash (same password, new parameters) while the owner
+    changes their password is not a concurrent password change."""
+    owner = Browser(client)
+    email = await owner.signed_up()
+    weaker = PasswordHasher(time_cost=1, memory_cost=19456, parallelism=1, type=Type.ID).hash(STRONG_PASSWORD)
+    await pg_fetch(database_url, "UPDATE users SET password_hash = $1 WHERE email = $2", weaker, email)
+    async with new_hash_held(client) as (entered, release):
+        change = asyncio.create_task(change_password(owner))
+        await entered.wait()
+        services = client.server.app[SERVICES]
+        async with services.accounts.sessionmaker() as session:
+            read = await services.accounts.users.by_email(session, email)
+        await services.accounts._upgrade_hash(read, STRONG_PASSWORD)  # what a rehashing login does
+        release.set()
+        changed = await change
+    assert changed.status == 204, await changed.text()
+    assert (await owner.request("GET", "/auth/session")).status == 200
+    assert (await Browser(client).login(email, NEW_PASSWORD)).status == 200
+
+
+async def test_a_password_change_racing_a_disable_leaves_no_live_session(client):
+    """The admin disables the account while its owner (or whoever holds the password)
+    changes the password: the disable wins; no session of the disabled account lives on."""
+    owner = Browser(client)
+    email = await owner.signed_up()
+    user_id = (await (await owner.request("GET", "/auth/session")).json())["user"]["id"]
+    services = client.server.app[SERVICES]
+    admin = Actor(id="admin", client=ClientInfo())
+    async with new_hash_held(client) as (entered, release):
+        change = asyncio.create_task(change_password(owner))
+        await entered.wait()
+        await services.forced_logout.disable(user_id, admin)
+        release.set()
+        changed = await change
+    assert changed.status == 401, await changed.text()
+    assert (await owner.request("GET", "/auth/session")).status == 401
+    # Nor did the change land on the disabled account: re-enabled, it has its old password.
+    await services.forced_logout.enable(user_id, admin)
+    assert (await Browser(client).login(email, NEW_PASSWORD)).status == 401
+    assert (await Browser(client).login(email, STRONG_PASSWORD)).status == 200
