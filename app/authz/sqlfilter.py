@@ -13,6 +13,14 @@ through its float neighbours, so the filter answers what the point check answers
 That point check sees a row as asyncpg reads it: a REAL as the double of its float4 (0.1 is
 0.10000000149011612, so no rule number a float4 cannot hold equals it), a NUMERIC as an exact
 Decimal, and NaN as a number in no order, where Postgres puts NaN above every number.
+
+Strings likewise: an ENUM reads as its label, so it is compared as text (an enum compared with
+a VARCHAR parameter is an error, and so is a rule string that is no label of it). A CHAR(n)
+reads padded to n ('a' in a CHAR(3) is 'a  '), where Postgres compares bpchar ignoring trailing
+blanks: only a string of exactly n characters can equal such a value, and for it the two
+comparisons agree; any other string equals no row. A CHAR without a length in the table's
+metadata gives no n: a string comparison on it fails closed (it counts for a deny rule and
+against an allow rule, as a placeholder without a value does).
 """
 from __future__ import annotations
 
@@ -23,11 +31,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, false, literal, not_, or_, true
+from sqlalchemy import and_, cast, false, literal, not_, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import (ARRAY, REAL, BigInteger, Boolean, Double, Float, Integer, Numeric, SmallInteger,
-                              String)
+from sqlalchemy.types import (ARRAY, CHAR, NCHAR, REAL, BigInteger, Boolean, Double, Enum, Float, Integer,
+                              Numeric, SmallInteger, String, Text)
 
 from app.authz.conditions import ORDER_OPS, Junction, Leaf, Negation, Node, Placeholder, compile_predicate, resolve
 
@@ -87,6 +95,13 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
         if kind != _value_kind(x):
             # A string never equals a number: no row matches (or, for $ne, every row does).
             return _static(op == "$ne")
+        if kind == "string":
+            comparable = _comparable_strings([x], column.type)
+            if comparable is None:
+                return _static(missing)  # CHAR of unknown length: fail closed
+            if not comparable:
+                return _static(op == "$ne")  # e.g. 'a' against a CHAR(3), read back as 'a  '
+            column = _as_text(column)
         bound = _bindable(x, column.type) if kind == "number" else literal(x)
         if bound is None:
             return _static(op == "$ne")  # no value the column can hold equals x
@@ -104,6 +119,11 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
         matching = [i for i in items if _value_kind(i) == kind]
         if kind == "number":
             matching = [b for b in (_bindable(i, column.type) for i in matching) if b is not None]
+        elif kind == "string":
+            matching = _comparable_strings(matching, column.type)
+            if matching is None:
+                return _static(missing)  # CHAR of unknown length: fail closed
+            column = _as_text(column)
         if not matching:
             return _static(op == "$nin")
         if op == "$in":
@@ -114,16 +134,28 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
     item_type = column.type.item_type
     item_kind = _kind(_Probe(item_type))
     usable = [i for i in items if _value_kind(i) == item_kind]
+    if op == "$all" and len(usable) < len(items):
+        return false()  # an item of the wrong type can never be contained
     if item_kind == "number":
         usable = [v for v in (_storable(i, item_type) for i in usable) if v is not None]
-    elif item_kind == "string" and getattr(item_type, "length", None):
-        # The cast below would cut a longer string to VARCHAR(n) (Postgres does so silently),
-        # matching a stored prefix the point check denies: no element of the column equals it.
-        usable = [i for i in usable if len(i) <= item_type.length]
-    # Cast to NUMERIC[], not NUMERIC(10, 2)[]: that would round 0.105 onto an element 0.10 (and
-    # fail on 10**30); the comparison itself ignores the scale.
-    operand = literal(usable, type_=PG_ARRAY(Numeric() if isinstance(item_type, Numeric) and not
-                                             isinstance(item_type, Float) else item_type))
+    elif item_kind == "string":
+        comparable = _comparable_strings(usable, item_type)
+        if comparable is None:
+            return _static(missing)  # CHAR of unknown length: fail closed
+        usable = comparable
+        if getattr(item_type, "length", None):
+            # The cast below would cut a longer string to VARCHAR(n) (Postgres does so silently),
+            # matching a stored prefix the point check denies: no element of the column equals it.
+            usable = [i for i in usable if len(i) <= item_type.length]
+    if isinstance(item_type, Enum):
+        # Labels compared as text: an item that is no label is then no match, not an error.
+        column, operand_type = cast(column, PG_ARRAY(Text())), PG_ARRAY(Text())
+    else:
+        # Cast to NUMERIC[], not NUMERIC(10, 2)[]: that would round 0.105 onto an element 0.10 (and
+        # fail on 10**30); the comparison itself ignores the scale.
+        operand_type = PG_ARRAY(Numeric() if isinstance(item_type, Numeric) and not
+                                isinstance(item_type, Float) else item_type)
+    operand = literal(usable, type_=operand_type)
     if op == "$all":
         if len(usable) < len(items):
             return false()  # an item of the wrong type (or out of range) can never be contained
@@ -131,6 +163,29 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
     if not usable:
         return false()
     return and_(column.is_not(None), column.op("&&", return_type=Boolean)(operand))
+
+
+# --- strings against string column types ---------------------------------------------------
+
+def _comparable_strings(items: list, type_) -> list[str] | None:
+    """The strings among ``items`` that a value of ``type_``, as asyncpg reads it, can equal.
+    A CHAR(n) value reads padded to n characters: only strings of exactly n can equal it, and
+    for those Postgres' blank-insensitive bpchar comparison is the exact one. None: a CHAR with
+    no length, whose padding the metadata does not tell."""
+    strings = [i for i in items if isinstance(i, str)]
+    if isinstance(type_, CHAR | NCHAR):
+        if type_.length is None:
+            return None if strings else []
+        return [i for i in strings if len(i) == type_.length]
+    return strings
+
+
+def _as_text(column: ColumnElement) -> ColumnElement:
+    """``column`` as compared with a string: an ENUM as its label's text (as asyncpg reads it),
+    never its enum type, which a VARCHAR parameter or a non-label would make an error."""
+    if isinstance(column.type, Enum):
+        return cast(column, Text())
+    return column
 
 
 # --- numbers against numeric column types --------------------------------------------------
