@@ -8,6 +8,11 @@ Syntax (JSON)::
     several keys in one object are ANDed.
 
 Values: strings, numbers, booleans, null, lists (for $in/$nin/$all/$any).
+A float of magnitude 2**53 or more (always a whole number) is kept as the int of its exact
+value, in the condition tree and in what the admin API stores and answers (``exact_numbers``):
+sent as JSON, 1e23 is the double 99999999999999991611392, but its text ``1e+23`` stored as
+JSONB reads back as the int 10**23, above it, and a deny ``$gte`` 1e23 would then not apply
+to 1e23 itself.
 Placeholders (whole values only, never part of a string nor an item of a list):
 ``${user.id}``, ``${user.email}``, ``${user.kind}`` (scalars) and ``${user.roles}``
 (a list: $in/$nin/$all/$any only).
@@ -83,6 +88,9 @@ UNREADABLE = Leaf("_", "$eq", Placeholder("unreadable"))
 def parse(data: Any) -> Node:
     """The condition tree for ``data``.
 
+    A float operand of magnitude 2**53 or more is taken as its exact int value (see the module
+    docstring); store ``exact_numbers(data)``, so that what is stored is what is evaluated.
+
     :raises RuleError: malformed conditions, unknown operators or placeholders, limits exceeded.
     """
     if data is None:
@@ -124,6 +132,18 @@ def _parse_object(data: Any, path: str, depth: int, counter: list[int]) -> Node:
     return parts[0] if len(parts) == 1 else Junction("and", tuple(parts))
 
 
+def exact_numbers(data: Any) -> Any:
+    """Conditions as written, with every float of magnitude 2**53 or more replaced by the int
+    equal to it (``_exact``): the form to store and answer, which ``parse`` evaluates alike."""
+    if isinstance(data, float):
+        return _exact(data)
+    if isinstance(data, dict):
+        return {key: exact_numbers(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [exact_numbers(item) for item in data]
+    return data
+
+
 def _leaf(attr: str, op: str, operand: Any, path: str, counter: list[int]) -> Leaf:
     counter[0] += 1
     if counter[0] > MAX_LEAVES:
@@ -140,7 +160,7 @@ def _leaf(attr: str, op: str, operand: Any, path: str, counter: list[int]) -> Le
     if op in ORDER_OPS:
         if isinstance(operand, bool) or not _finite_number(operand):
             raise _fail(path, f"{op} compares numbers only")
-        return Leaf(attr, op, operand)
+        return Leaf(attr, op, _exact(operand))
     if placeholder is not None:
         if placeholder.name not in LIST_PLACEHOLDERS:
             raise _fail(path, f"{op} needs a list or a list placeholder ({', '.join(sorted(LIST_PLACEHOLDERS))})")
@@ -183,8 +203,21 @@ def _scalar(value: Any, path: str) -> Any:
             raise _fail(path, f"strings are limited to {MAX_STRING} characters")
         return value
     if _finite_number(value):
-        return value
+        return _exact(value)
     raise _fail(path, "must be a string, number, boolean or null")
+
+
+_EXACT_FROM = float(2 ** 53)  # every float this large is a whole number
+
+
+def _exact(number: int | float) -> int | float:
+    """A finite float of magnitude 2**53 or more as the int equal to it (int(1e23) is
+    99999999999999991611392): JSON text and JSONB then carry the double's own value, where the
+    float's repr (1e+23) names another number. The point check compares an int with a float
+    or Decimal attribute exactly, and so does the SQL filter."""
+    if isinstance(number, float) and abs(number) >= _EXACT_FROM:
+        return int(number)
+    return number
 
 
 def _finite_number(value: Any) -> bool:

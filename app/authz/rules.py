@@ -65,7 +65,7 @@ def validate_rule(*, effect: Any, action: Any, subject_type: Any, conditions_: A
                 or not all(isinstance(f, str) and _FIELD.fullmatch(f) for f in fields)):
             raise RuleError("fields must be a non-empty list of attribute names.", field="fields")
         fields = tuple(dict.fromkeys(fields))
-    return effect, action, subject_type, (conditions_ or None), fields, node
+    return effect, action, subject_type, (conditions.exact_numbers(conditions_) or None), fields, node
 
 
 @dataclass(frozen=True, slots=True)
