@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.audit.records import MalformedEntry, audit_row
 from app.audit.records import text as as_text
 from app.jsonfmt import compact_json
+from app.outage import is_store_outage
 
 log = logging.getLogger("app.audit")
 
@@ -39,11 +40,24 @@ INSERT_BATCH = text("""
 """)
 
 
+# SQLSTATE classes that speak of the server or of the statement, never of one row's values:
+# a connection (08), transaction state (25), authorization (28), a missing database or schema
+# (3D, 3F), a deadlock or serialization failure (40), the statement or a privilege (42),
+# resources (53), a lock or object state (55), an operator (57), the system (58), an internal
+# error (XX). Raised with one of these, a batch fails whole and is retried, rather than
+# every row of it being dead-lettered.
+_NOT_ABOUT_THE_ROW = frozenset({"08", "25", "28", "3D", "3F", "40", "42", "53", "55", "57", "58", "XX"})
+
+
 def refused_data(error: DBAPIError) -> bool:
-    """Postgres refused the values (SQLSTATE class 22 data or 23 integrity), as opposed
-    to an outage, which must fail the batch so it is retried whole."""
+    """Postgres (or the driver) refused the values: class 22 data, 23 integrity, 54 a limit
+    such as an index row or a jsonb value too large, and anything else that is neither a
+    store outage nor a server-wide condition. An outage must fail the batch so it is
+    retried whole; a refused row is dead-lettered so it cannot halt the rows behind it."""
+    if is_store_outage(error):
+        return False
     code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or ""
-    return str(code)[:2] in ("22", "23")
+    return str(code)[:2].upper() not in _NOT_ABOUT_THE_ROW
 
 
 def default_consumer_name() -> str:
@@ -165,8 +179,9 @@ class AuditDrain:
             except DBAPIError as e:
                 if not refused_data(e):
                     raise
-                # One row Postgres refuses (say a NUL in a JSON string) must not hold
-                # back the rest of its batch forever: insert one by one, dead-letter it.
+                # One row Postgres refuses (say a NUL in a JSON string, or a value over an
+                # index's row size) must not hold back the rest of its batch forever:
+                # insert one by one, dead-letter it.
                 inserted, refused = await self._insert_one_by_one(list(rows.values()))
                 malformed += refused
         if self.pause_after_commit_s:

@@ -35,3 +35,15 @@ def test_malformed_entries():
         result = audit_row("3-0", fields)
         assert isinstance(result, MalformedEntry), fields
         assert result.reason
+
+
+def test_an_over_long_subject_is_malformed_not_a_row():
+    """audit_log indexes (subject, time): a subject over a btree row (about 2.7 KB) would make
+    Postgres refuse the insert, so it is capped like the other text fields."""
+    base = {"id": "x", "type": "auth.a", "time": "2026-01-01T00:00:00Z", "source": "s"}
+    for subject in ("u" * 201, "ab" * 3000, 10 ** 300):
+        result = audit_row("4-0", {"event": json.dumps({**base, "subject": subject})})
+        assert isinstance(result, MalformedEntry), subject
+        assert "subject" in result.reason
+    assert audit_row("4-0", {"event": json.dumps({**base, "subject": "u" * 200})})["subject"] == "u" * 200
+    assert audit_row("4-0", {"event": json.dumps({**base, "subject": 42})})["subject"] == "42"
