@@ -55,22 +55,41 @@ class StreamTail:
             if backlog and not entries:
                 backlog = False
                 continue
-            yield [(text(i), envelope_line(f)) for i, f in entries]
+            yield [(text(i), printable_line(f)) for i, f in entries]
 
     async def ack(self, ids: list[str]) -> None:
         if ids:
             await self.redis.xack(self.stream, self.group, *ids)
 
 
+def printable_line(fields: dict | None) -> str:
+    """``envelope_line``, or a line marking the entry unreadable should anything about it fail:
+    one entry that cannot be printed must not stop the tail (it would stay pending for this
+    host's consumer, be given first again on every start, and stop it each time)."""
+    try:
+        return envelope_line(fields)
+    except Exception as e:  # noqa: BLE001 - whatever the entry holds, print a line and go on
+        return json.dumps({"unreadable": True, "reason": f"cannot be printed ({type(e).__name__})"})
+
+
 def envelope_line(fields: dict | None) -> str:
-    """The envelope as one line of JSON (entries that are not JSON are wrapped, not dropped)."""
+    """The envelope as one line of JSON (entries that are not JSON are wrapped, not dropped).
+    ASCII only: a JSON string may hold a lone surrogate (``"\\ud800"``), which no UTF-8
+    output can carry as a character, only as this escape; an entry that is not UTF-8 is
+    marked unreadable and printed with U+FFFD in place of the bytes that are not."""
     raw = None
     if fields:
         raw = fields.get(STREAM_FIELD.encode(), fields.get(STREAM_FIELD))
     if raw is None:
         return json.dumps({"unreadable": True, "reason": "entry deleted or without an event field"})
-    raw = text(raw)
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode()
+        except UnicodeDecodeError:
+            return json.dumps({"unreadable": True, "reason": "not UTF-8",
+                               "raw": raw.decode("utf-8", errors="replace")})
+    raw = str(raw)
     try:
-        return json.dumps(json.loads(raw), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(json.loads(raw), separators=(",", ":"), ensure_ascii=True)
     except ValueError:
         return json.dumps({"unreadable": True, "raw": raw})

@@ -134,3 +134,47 @@ async def test_the_audit_writers_group_is_refused_and_left_alone(settings, redis
     assert "Traceback" not in proc.stderr
     after = {g["name"]: g for g in await redis.xinfo_groups(stream)}
     assert after == before
+
+
+async def _raw_xadd(settings, value: bytes) -> str:
+    """An entry as bytes, as anything with write access to the stream could add it."""
+    import redis.asyncio as aioredis
+
+    from tests.conftest import REDIS_URL
+
+    raw = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        return (await raw.xadd(settings.events.stream, {"event": value})).decode()
+    finally:
+        await raw.aclose()
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param(b'{"id":"\xff\xfe"}', id="not UTF-8"),
+    pytest.param(b'{"id":"\\ud800","type":"auth.logout"}', id="lone surrogate escape"),
+    pytest.param(b'\xff not JSON either', id="neither UTF-8 nor JSON"),
+])
+async def test_an_unprintable_entry_is_marked_and_the_tail_goes_on(bad, settings, redis, redis_sync, group):
+    """One entry that cannot be printed as is (bytes that are not UTF-8, or JSON holding a lone
+    surrogate, which no UTF-8 output can carry) gets a line of its own and is acknowledged;
+    it used to kill the tail, stay pending for this host's consumer and kill every restart."""
+    tail = Tail(settings, "--group", group)
+    _wait_for_group(redis_sync, settings, group)
+    bad_id = await _raw_xadd(settings, bad)
+    good = await _publish(redis, settings, 1, "after-bad")
+    first, second = tail.lines(2)
+    assert second["id"] == good[0]
+    if bad.startswith(b"{") and b"\xff" not in bad:
+        assert first["id"] == "\ud800"  # still the event, escaped so any output can carry it
+    else:
+        assert first["unreadable"] is True and "\ufffd" in first["raw"]
+    code, err = tail.interrupt()
+    assert code == 0 and "Traceback" not in err, err
+    pending = await redis.xpending(settings.events.stream, group)
+    assert pending["pending"] == 0, f"{bad_id} left pending"
+    # A restart does not see it again, nor die on it.
+    tail = Tail(settings, "--group", group)
+    again = await _publish(redis, settings, 1, "after-restart")
+    assert [e["id"] for e in tail.lines(1)] == again
+    code, err = tail.interrupt()
+    assert code == 0 and "Traceback" not in err, err
