@@ -24,6 +24,16 @@ class _DuplicateKey(ValueError):
     pass
 
 
+class _NotJsonConstant(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    """json.loads takes NaN, Infinity and -Infinity, which RFC 8259 does not: read as numbers
+    they would reach the rule engine, where NaN is in no order and escapes a deny on $gt."""
+    raise _NotJsonConstant(name)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     """json.loads would keep the last of two equal names; a proxy, WAF or logger in front that
     keeps the first would read another request than this service acts on (RFC 8259 4, I-JSON
@@ -88,9 +98,12 @@ async def read_body(request: web.Request, *, form_ok: bool = False) -> dict:
     raw = await _read(request, http.max_body_bytes)
     try:
         # RFC 8259: JSON between systems is UTF-8; other encodings json.loads would guess are refused.
-        data = json.loads((raw or b"null").decode("utf-8"), object_pairs_hook=_unique_keys)
+        data = json.loads((raw or b"null").decode("utf-8"), object_pairs_hook=_unique_keys,
+                          parse_constant=_no_constant)
     except _DuplicateKey as e:
         raise MalformedRequestError("A JSON object names a member twice.") from e
+    except _NotJsonConstant as e:
+        raise MalformedRequestError("NaN and Infinity are not JSON numbers.") from e
     except (ValueError, RecursionError) as e:
         raise MalformedRequestError("The body is not valid UTF-8 JSON.") from e
     _depth(data, http.max_json_depth)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tests.integration.authz.helpers import user
 from tests.support.browser import STRONG_PASSWORD, Browser
 
 HUGE = "x" * 70_000
@@ -153,3 +154,16 @@ async def test_a_body_that_does_not_decode_is_400_not_500(client):
                               headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"})
     assert oauth.status == 400 and (await oauth.json())["error"] == "invalid_request"
     assert oauth.headers.get("Connection", "").lower() == "close"
+
+
+async def test_nan_and_infinity_are_not_json(client):
+    """RFC 8259 has no NaN or Infinity; Python's parser takes them. Read as numbers they would
+    reach the rule engine, where NaN is in no order: an attribute NaN would escape a deny
+    such as {"amount": {"$gt": 1000}}. Refused as the malformed JSON they are."""
+    admin, _ = await user(client, "admin")
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        raw = ('{"subject": {"id": "u1"}, "action": "read", "resource": {"type": "post", '
+               '"attributes": {"amount": %s}}}' % constant)
+        reply = await admin.request("POST", "/authz/check", data=raw, headers={"Content-Type": "application/json"})
+        assert reply.status == 400, (constant, reply.status)
+        assert (await reply.json())["code"] == "malformed_request"
