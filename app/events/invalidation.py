@@ -87,8 +87,34 @@ class InvalidationBus:
 
     def _reset(self) -> None:
         self._subscribed = False
+        self._drop_caches()
+
+    def _drop_caches(self) -> None:
         for reset in self._resets:
             reset()
+
+    def _text(self, data: bytes | str) -> str:
+        """A message's text; one that is not UTF-8 (anyone who can publish on the channel can
+        send one) means nothing we can read: every cache is dropped, and it reads as empty."""
+        if not isinstance(data, bytes):
+            return data
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            log.warning("invalidation message not UTF-8; caches dropped")
+            self._drop_caches()
+            return ""
+
+    def _handle(self, part: str) -> None:
+        """One invalidation to every handler. One a handler fails on drops every cache (what it
+        meant is unknown) and the listener goes on: dying, it would leave the process with no
+        trusted cache until restart."""
+        for handler in self._handlers:
+            try:
+                handler(part)
+            except Exception:  # noqa: BLE001 - whatever a handler fails on, the caches go
+                log.warning("invalidation message %r not understood; caches dropped", part[:80], exc_info=True)
+                self._drop_caches()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="invalidation-bus")
@@ -145,11 +171,8 @@ class InvalidationBus:
                         pinger = pinger or asyncio.create_task(self._ping_on_demand(pubsub))
                         delay = 0.05
                     elif kind == "message":
-                        data = message["data"]
-                        text = data.decode() if isinstance(data, bytes) else data
-                        for part in text.split(MESSAGE_SEPARATOR):
-                            for handler in self._handlers:
-                                handler(part)
+                        for part in self._text(message["data"]).split(MESSAGE_SEPARATOR):
+                            self._handle(part)
                             handled += 1
                             if handled % YIELD_EVERY == 0:
                                 await asyncio.sleep(0)
