@@ -46,6 +46,11 @@ class Actor:
     client: ClientInfo
 
 
+def _forced_logout(user_id: str, actor: Actor, reason: str, task_id: str) -> Event:
+    return Event("auth.user.forced_logout", user_id,
+                 {"reason": reason, "actor": actor.id, "task_id": task_id, **actor.client.context()})
+
+
 @dataclass(frozen=True, slots=True)
 class FanOutReport:
     sessions_ended: int
@@ -73,16 +78,16 @@ class ForcedLogout:
             set already, so the user is logged out; calling again is harmless).
         """
         user = await self._stored(user_id)
-        user_id = user.id
-        epoch = now_s()
         task_id = str(uuid.uuid4())
-        event = Event("auth.user.forced_logout", user_id,
-                      {"reason": reason, "actor": actor.id, "task_id": task_id, **actor.client.context()})
-        await self.sessions.revoke_everything_before(user_id, epoch, [event])
+        return await self._force(user, reason, task_id, [_forced_logout(user.id, actor, reason, task_id)])
+
+    async def _force(self, user: UserRecord, reason: str, task_id: str, events: list[Event]) -> str:
+        epoch = now_s()
+        await self.sessions.revoke_everything_before(user.id, epoch, events)
         # Once the epoch is set: no device a login before it earned stays trusted, and one that
         # read the credentials before it trusts none (app.throttle.devices).
         await self._revoke_devices(user)
-        return await self.dispatch.send(FORCED_LOGOUT, {"user_id": user_id, "epoch": epoch, "reason": reason},
+        return await self.dispatch.send(FORCED_LOGOUT, {"user_id": user.id, "epoch": epoch, "reason": reason},
                                         task_id=task_id)
 
     async def disable(self, user_id: str, actor: Actor) -> str:
@@ -91,16 +96,17 @@ class ForcedLogout:
         :raises NotFoundError: no such user.
         """
         user = await self._stored(user_id)
-        user_id = user.id
+        task_id = str(uuid.uuid4())
         # Rejected before the commit as well as after it: if Redis fails after the commit
         # (503), the disabled account's sessions must not live on until someone retries,
-        # nor its devices until it is enabled again. A failed commit just logs the user out.
-        # The epoch after the commit (in ``force``) covers a login that read the account
-        # before the commit.
-        await self.sessions.revoke_everything_before(user_id, now_s())
+        # nor its devices until it is enabled again. A failed commit just logs the user out,
+        # and the forced-logout event goes with this first epoch, so that is on the record.
+        # The epoch after the commit covers a login that read the account before the commit.
+        await self.sessions.revoke_everything_before(user.id, now_s(),
+                                                     [_forced_logout(user.id, actor, "disabled", task_id)])
         await self._revoke_devices(user)
-        await self._set_disabled(user_id, True, actor)
-        return await self.force(user_id, actor, reason="disabled")
+        await self._set_disabled(user.id, True, actor)
+        return await self._force(user, "disabled", task_id, [])
 
     async def enable(self, user_id: str, actor: Actor) -> None:
         """:raises NotFoundError: no such user."""

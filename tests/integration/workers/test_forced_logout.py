@@ -200,3 +200,28 @@ async def test_a_cross_site_forced_logout_is_refused_and_changes_nothing(serve, 
     assert (await victim.request("GET", "/auth/session")).status == 200
     assert await redis.xlen(settings.events.stream) == before
     assert not await redis.exists(client.server.app[SERVICES].session_store.keys.user_epoch(victim_id))
+
+
+async def test_a_disable_that_fails_to_commit_still_records_the_logout_it_made(serve, settings, redis):
+    """Disabling rejects the account's sessions before the commit (so a Redis failure after it
+    cannot leave them alive); if the commit then fails, the user has been logged out all the
+    same, and that state change has its event (invariant 4)."""
+    from app.errors import ServiceUnavailableError
+
+    client = await serve(settings)
+    admin, _ = await user(client, "admin")
+    _, victim_id, [victim] = await _victim(client, sessions=1)
+    forced_logout = client.server.app[SERVICES].forced_logout
+
+    async def commit_fails(*args, **kwargs):
+        raise ServiceUnavailableError()
+
+    forced_logout._set_disabled = commit_fails
+    try:
+        assert (await admin.request("POST", f"/admin/users/{victim_id}/disable")).status == 503
+    finally:
+        del forced_logout._set_disabled
+    assert (await victim.request("GET", "/auth/session")).status == 401
+    mine = [e for e in await _envelopes(redis, settings.events.stream) if e["subject"] == victim_id]
+    assert [e["data"]["reason"] for e in mine if e["type"] == "auth.user.forced_logout"] == ["disabled"]
+    assert "auth.user.disabled" not in {e["type"] for e in mine}
