@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -113,6 +113,12 @@ def _role_names(roles) -> list[str]:
     return sorted(set(roles))
 
 
+# A caller's check of the roles a change grants, takes away or hands out with a new secret:
+# raises (a ForbiddenError) to refuse it. Run inside the change's transaction, on the roles
+# as they are then.
+RolesCheck = Callable[[Iterable[str]], None]
+
+
 class ClientManager:
     def __init__(self, *, sessionmaker: async_sessionmaker, repository: ClientRepository, hasher: Argon2Hasher,
                  publisher: EventPublisher, relay: OutboxRelay, redis: Redis, channel: str,
@@ -154,14 +160,17 @@ class ClientManager:
         await self.relay.relay([event.id])
         return NewClient(client_id, secret, name, roles)
 
-    async def rotate_secret(self, client_id: str, client: ClientInfo, *, actor: Actor | None = None) -> str:
+    async def rotate_secret(self, client_id: str, client: ClientInfo, *, actor: Actor | None = None,
+                            may_touch: RolesCheck | None = None) -> str:
         """A new secret (returned once); the old one stops working on every process at once.
+        ``may_touch``: the caller's check of the roles the secret will carry (``RolesCheck``).
 
         :raises NotFoundError: no such client."""
         _known_id(client_id)
         secret = secrets.token_urlsafe(32)
         secret_hash = await self.hasher.hash(secret)
         async with self.sessionmaker() as session, session.begin():
+            await self._check_held(session, client_id, may_touch)
             if not await self.repository.set_secret_hash(session, client_id, secret_hash):
                 raise NotFoundError("No such client.")
             event = Event("auth.client.secret_rotated", None, {"client_id": client_id, **_context(client, actor)})
@@ -169,10 +178,14 @@ class ClientManager:
         await self._changed(client_id, event)
         return secret
 
-    async def delete(self, client_id: str, client: ClientInfo, *, actor: Actor | None = None) -> None:
-        """:raises NotFoundError: no such client."""
+    async def delete(self, client_id: str, client: ClientInfo, *, actor: Actor | None = None,
+                     may_touch: RolesCheck | None = None) -> None:
+        """``may_touch``: the caller's check of the roles deleted with it (``RolesCheck``).
+
+        :raises NotFoundError: no such client."""
         _known_id(client_id)
         async with self.sessionmaker() as session, session.begin():
+            await self._check_held(session, client_id, may_touch)
             if not await self.repository.delete(session, client_id):
                 raise NotFoundError("No such client.")
             event = Event("auth.client.deleted", None, {"client_id": client_id, **_context(client, actor)})
@@ -192,9 +205,10 @@ class ClientManager:
         return found[0]
 
     async def set_roles(self, client_id: str, roles: list[str], client: ClientInfo, *,
-                        actor: Actor | None = None) -> ClientSummary:
+                        actor: Actor | None = None, may_touch: RolesCheck | None = None) -> ClientSummary:
         """Replace the client's roles; its next request on any process carries the new ones
         (the verified-credential memory, which holds the roles, is dropped everywhere).
+        ``may_touch``: the caller's check of the roles granted or taken away (``RolesCheck``).
 
         :raises NotFoundError: no such client. :raises UnknownRoleError: a role does not exist.
         :raises ValidationError: malformed role names.
@@ -207,6 +221,8 @@ class ClientManager:
             if changed is None:
                 raise NotFoundError("No such client.")
             before, after = changed
+            if may_touch is not None:
+                may_touch(set(before) ^ set(after))  # as they were at the commit: raising rolls back
             event = None
             if before != after:
                 event = Event("auth.client.roles_changed", None, {
@@ -221,6 +237,17 @@ class ClientManager:
             # reach the other processes (503): this retry is the one that tells them.
             await self._invalidate(client_id)
         return summary
+
+    async def _check_held(self, session, client_id: str, may_touch: RolesCheck | None) -> None:
+        """Run ``may_touch`` on the client's roles as they are now, its row locked until the
+        commit: a grant that commits meanwhile (an admin making it an admin client) cannot slip
+        between a caller's check and its change."""
+        if may_touch is None:
+            return
+        roles = await self.repository.locked_roles(session, client_id)
+        if roles is None:
+            raise NotFoundError("No such client.")
+        may_touch(roles)
 
     async def _require_roles(self, session, roles) -> None:
         missing = set(roles) - await self.repository.lock_existing_roles(session, list(roles))

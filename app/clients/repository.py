@@ -52,6 +52,15 @@ class ClientRepository:
             await session.execute(insert(Role).values(name=role).on_conflict_do_nothing())
             await session.execute(insert(ApiClientRole).values(client_pk=pk, role_name=role).on_conflict_do_nothing())
 
+    async def locked_roles(self, session: AsyncSession, client_id: str) -> tuple[str, ...] | None:
+        """The client's roles with its row locked until the transaction ends (a concurrent
+        ``set_roles`` waits), or None for no such client."""
+        pk = await session.scalar(select(ApiClient.id).where(ApiClient.client_id == client_id).with_for_update())
+        if pk is None:
+            return None
+        return tuple(await session.scalars(select(ApiClientRole.role_name).where(ApiClientRole.client_pk == pk)
+                                           .order_by(ApiClientRole.role_name)))
+
     async def set_secret_hash(self, session: AsyncSession, client_id: str, secret_hash: str) -> bool:
         from sqlalchemy import func
 

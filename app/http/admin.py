@@ -1,7 +1,7 @@
 """What the /admin route modules share: who is acting, and what they may hand out."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
@@ -19,16 +19,27 @@ def actor_of(request: web.Request) -> Actor:
     return Actor(kind=principal.kind, id=principal.id, ip=info.ip, user_agent=info.user_agent)
 
 
-async def ensure_may_grant(request: web.Request, roles: Iterable[str]) -> None:
+async def grant_check(request: web.Request) -> Callable[[Iterable[str]], None]:
     """A permission to administer roles is not a way to gain more: a caller without
     the admin role may only grant or take away roles it holds itself (inherited included).
+    Returns that check for the caller, to run on roles as often as needed (inside a change's
+    transaction, too: see app.clients.manager.RolesCheck).
 
-    :raises ForbiddenError: names the roles beyond the caller's own.
+    The check raises ForbiddenError naming the roles beyond the caller's own.
     """
     held, _ = await effective(request, principal_of(request))
-    if ADMIN_ROLE in held:
-        return
-    beyond = sorted(set(roles) - held)
-    if beyond:
-        raise ForbiddenError("You may only grant roles you hold yourself: " + ", ".join(beyond) + ".",
-                             roles=beyond)
+
+    def check(roles: Iterable[str]) -> None:
+        if ADMIN_ROLE in held:
+            return
+        beyond = sorted(set(roles) - held)
+        if beyond:
+            raise ForbiddenError("You may only grant roles you hold yourself: " + ", ".join(beyond) + ".",
+                                 roles=beyond)
+
+    return check
+
+
+async def ensure_may_grant(request: web.Request, roles: Iterable[str]) -> None:
+    """:raises ForbiddenError: ``roles`` are beyond the caller's own (``grant_check``)."""
+    (await grant_check(request))(roles)

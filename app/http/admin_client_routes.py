@@ -20,7 +20,7 @@ from app.authz.guards import require_permission
 from app.clients.manager import NAME_MAX, ROLES_MAX
 from app.clients.repository import ClientSummary
 from app.clock import rfc3339
-from app.http.admin import actor_of, ensure_may_grant
+from app.http.admin import actor_of, ensure_may_grant, grant_check
 from app.http.appkeys import SERVICES
 from app.http.body import read_model
 from app.http.clientinfo import client_info
@@ -81,8 +81,10 @@ async def get_client(request: web.Request) -> web.Response:
 async def rotate_secret(request: web.Request) -> web.Response:
     clients = _clients(request)
     current = await clients.get(request.match_info["client_id"])
-    await ensure_may_grant(request, current.roles)  # the new secret carries the client's roles
-    secret = await clients.rotate_secret(current.client_id, client_info(request), actor=actor_of(request))
+    check = await grant_check(request)
+    check(current.roles)  # the new secret carries the client's roles; again as they are at the commit
+    secret = await clients.rotate_secret(current.client_id, client_info(request), actor=actor_of(request),
+                                         may_touch=check)
     return web.json_response({"client_id": current.client_id, "client_secret": secret},
                              headers={"Cache-Control": "no-store"})
 
@@ -93,8 +95,10 @@ async def set_roles(request: web.Request) -> web.Response:
     body = await read_model(request, ClientRoles)
     clients = _clients(request)
     current = await clients.get(request.match_info["client_id"])
-    await ensure_may_grant(request, set(body.roles) ^ set(current.roles))  # added or taken away
-    updated = await clients.set_roles(current.client_id, body.roles, client_info(request), actor=actor_of(request))
+    check = await grant_check(request)
+    check(set(body.roles) ^ set(current.roles))  # added or taken away; again as they are at the commit
+    updated = await clients.set_roles(current.client_id, body.roles, client_info(request), actor=actor_of(request),
+                                      may_touch=check)
     return web.json_response(client_json(updated))
 
 
@@ -103,6 +107,7 @@ async def set_roles(request: web.Request) -> web.Response:
 async def delete_client(request: web.Request) -> web.Response:
     clients = _clients(request)
     current = await clients.get(request.match_info["client_id"])
-    await ensure_may_grant(request, current.roles)
-    await clients.delete(current.client_id, client_info(request), actor=actor_of(request))
+    check = await grant_check(request)
+    check(current.roles)
+    await clients.delete(current.client_id, client_info(request), actor=actor_of(request), may_touch=check)
     return web.Response(status=204)

@@ -1,7 +1,9 @@
 """clients:write without the admin role must not be a way to obtain a client more powerful
 than its holder (README "Administering API clients"; admin_client_routes docstring)."""
+import asyncio
 import uuid
 
+from app.http.appkeys import SERVICES
 from tests.integration.authz.helpers import user
 from tests.integration.tokens.helpers import basic
 
@@ -47,3 +49,45 @@ async def test_a_client_manager_cannot_delete_an_admin_client(serve, make_settin
     manager, powerful = await _manager_and_admin_client(client)
     r = await manager.request("DELETE", f"/admin/clients/{powerful['client_id']}")
     assert r.status == 403, (r.status, await r.text())
+
+
+async def test_a_secret_rotation_racing_an_admin_grant_does_not_hand_out_an_admin_secret(serve, make_settings):
+    """The manager's rotation was checked against the client's roles as they were read; an
+    admin grants the client `admin` while the new secret hashes. The rotation must be judged
+    on the roles the client holds when it commits, or the manager walks off with an admin
+    client's secret."""
+    client = await serve(make_settings(**FAST))
+    admin, _ = await user(client, "admin")
+    role = f"client-manager-{uuid.uuid4().hex[:8]}"
+    r = await admin.request("POST", "/admin/roles", json={"name": role,
+                                                          "permissions": ["clients:read", "clients:write"]})
+    assert r.status == 201, await r.text()
+    manager, _ = await user(client, role)
+    r = await manager.request("POST", "/admin/clients", json={"name": "small robot", "roles": [role]})
+    assert r.status == 201, await r.text()
+    small = await r.json()
+    hasher = client.server.app[SERVICES].clients.hasher
+    real_hash, entered, release = hasher.hash, asyncio.Event(), asyncio.Event()
+
+    async def held(secret):
+        encoded = await real_hash(secret)
+        entered.set()
+        await release.wait()
+        return encoded
+
+    hasher.hash = held
+    try:
+        rotation = asyncio.create_task(manager.request("POST", f"/admin/clients/{small['client_id']}/secret"))
+        await entered.wait()
+        hasher.hash = real_hash
+        granted = await admin.request("PUT", f"/admin/clients/{small['client_id']}/roles",
+                                      json={"roles": [role, "admin"]})
+        assert granted.status == 200, await granted.text()
+        release.set()
+        r = await rotation
+    finally:
+        hasher.hash = real_hash
+    assert r.status == 403, (r.status, await r.text())
+    # The secret was not changed: the one the manager created the client with still works.
+    still = await client.get("/admin/roles", headers=basic(small["client_id"], small["client_secret"]))
+    assert still.status == 200
