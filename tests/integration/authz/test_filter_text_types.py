@@ -17,9 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.authz import conditions
 from app.authz.conditions import compile_predicate
-from app.authz.engine import Subject, view_from
-from app.authz.repository import Snapshot
-from app.authz.rules import RuleSpec, validate_rule
+from tests.integration.authz.helpers import single_rule_view
 
 metadata = MetaData()
 STATUS = Enum("draft", "review", "final", name="authz_text_status")
@@ -116,21 +114,6 @@ def test_enum_and_char_filters_agree_with_the_point_check(database_url):
     assert disagreements == []
 
 
-def _view(conditions_, effect):
-    eff, action, st, conds, fields, node = validate_rule(effect=effect, action="read", subject_type="post",
-                                                         conditions_=conditions_, fields=None,
-                                                         actions=frozenset({"read"}))
-    spec = RuleSpec(id="1", effect=eff, action=action, subject_type=st, conditions=conds, fields=None,
-                    role="r", node=node)
-    rules = [spec]
-    if effect == "deny":  # a deny needs something to take away
-        rules.append(RuleSpec(id="2", effect="allow", action="read", subject_type="post", conditions=None,
-                              fields=None, role="r"))
-    snap = Snapshot(version="1", roles=frozenset({"r"}), parents={}, permissions={},
-                    role_rules={"r": tuple(rules)})
-    return view_from(snap, Subject(kind="user", id="u1", email=None, roles=("r",)))
-
-
 RULES = [{"status": "draft"}, {"status": {"$ne": "draft"}}, {"status": {"$in": ["nope"]}},
          {"status": {"$nin": ["nope", "final"]}}, {"statuses": {"$any": ["nope", "final"]}},
          {"code": "a"}, {"code": {"$ne": "a"}}, {"code": "a  "}, {"code": {"$in": ["a", "abc"]}},
@@ -140,7 +123,7 @@ RULES = [{"status": "draft"}, {"status": {"$ne": "draft"}}, {"status": {"$in": [
 @pytest.mark.parametrize("conditions_", RULES, ids=[str(r) for r in RULES])
 @pytest.mark.parametrize("effect", ["allow", "deny"])
 def test_policy_filter_on_enum_and_char_columns_lists_what_check_allows(database_url, conditions_, effect):
-    view = _view(conditions_, effect)
+    view = single_rule_view(conditions_, effect)
     read, answers = _run(database_url, ROWS, [view.sql_filter("read", "post", COLUMNS)])
     expected = [view.check("read", "post", row).allowed for row in read]
     assert answers[0] == expected

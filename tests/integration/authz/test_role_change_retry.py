@@ -52,13 +52,31 @@ async def _check(browser, user_id: str) -> dict:
     return await reply.json()
 
 
-async def test_a_policy_deletion_whose_announcement_failed_is_announced_by_the_retry(serve, settings):
-    """The delete committed, then telling the processes failed (503); the retry finds no policy
-    (404) but must still announce, or every process keeps deciding with the deleted rule."""
+async def _two_processes_with_an_admin(serve, settings):
     a, b = await serve(settings), await serve(settings)
     for c in (a, b):
         await c.server.app[SERVICES].bus.connected.wait()
     admin, _ = await user(a, "admin")
+    return a, b, admin
+
+
+async def _delete_announcing_only_on_retry(a, admin, path: str) -> None:
+    """DELETE ``path``: the first call commits, then fails to announce (503); the retry finds
+    nothing to delete (404)."""
+    manager = a.server.app[SERVICES].authz_admin
+    real = manager.bump
+    manager.bump = failing_once(real)
+    try:
+        assert (await admin.request("DELETE", path)).status == 503
+        assert (await admin.request("DELETE", path)).status == 404
+    finally:
+        manager.bump = real
+
+
+async def test_a_policy_deletion_whose_announcement_failed_is_announced_by_the_retry(serve, settings):
+    """The delete committed, then telling the processes failed (503); the retry finds no policy
+    (404) but must still announce, or every process keeps deciding with the deleted rule."""
+    a, b, admin = await _two_processes_with_an_admin(serve, settings)
     admin_b = Browser(b)
     admin_b.session_id, admin_b.csrf = admin.session_id, admin.csrf
     _, member_id = await user(a)
@@ -66,14 +84,7 @@ async def test_a_policy_deletion_whose_announcement_failed_is_announced_by_the_r
         "effect": "allow", "action": "update", "subject_type": "post", "user_id": member_id})
     policy_id = (await created.json())["id"]
     assert (await _check(admin_b, member_id))["allowed"] is True
-    manager = a.server.app[SERVICES].authz_admin
-    real = manager.bump
-    manager.bump = failing_once(real)
-    try:
-        assert (await admin.request("DELETE", f"/admin/policies/{policy_id}")).status == 503
-        assert (await admin.request("DELETE", f"/admin/policies/{policy_id}")).status == 404
-    finally:
-        manager.bump = real
+    await _delete_announcing_only_on_retry(a, admin, f"/admin/policies/{policy_id}")
     for browser in (admin, admin_b):
         assert (await _check(browser, member_id))["allowed"] is False
 
@@ -81,22 +92,12 @@ async def test_a_policy_deletion_whose_announcement_failed_is_announced_by_the_r
 async def test_a_role_deletion_whose_announcement_failed_is_announced_by_the_retry(serve, settings):
     """As above for a role: a Bearer token or an API client still names it, and the
     processes' snapshot must lose its permissions."""
-    a, b = await serve(settings), await serve(settings)
-    for c in (a, b):
-        await c.server.app[SERVICES].bus.connected.wait()
-    admin, _ = await user(a, "admin")
+    a, b, admin = await _two_processes_with_an_admin(serve, settings)
     role = f"poster-{uuid.uuid4().hex[:6]}"
     assert (await admin.request("POST", "/admin/roles", json={"name": role, "permissions": ["post:update"]})).status == 201
     subject = Subject(kind="user", id=str(uuid.uuid4()), email=None, roles=(role,))
     for c in (a, b):
         assert "post:update" in (await c.server.app[SERVICES].authz.view(subject)).permissions
-    manager = a.server.app[SERVICES].authz_admin
-    real = manager.bump
-    manager.bump = failing_once(real)
-    try:
-        assert (await admin.request("DELETE", f"/admin/roles/{role}")).status == 503
-        assert (await admin.request("DELETE", f"/admin/roles/{role}")).status == 404
-    finally:
-        manager.bump = real
+    await _delete_announcing_only_on_retry(a, admin, f"/admin/roles/{role}")
     for c in (a, b):
         assert "post:update" not in (await c.server.app[SERVICES].authz.view(subject)).permissions

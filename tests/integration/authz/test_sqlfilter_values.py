@@ -3,9 +3,7 @@
 import pytest
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 
-from app.authz.engine import Subject, view_from
-from app.authz.repository import Snapshot
-from app.authz.rules import RuleSpec, validate_rule
+from tests.integration.authz.helpers import single_rule_view
 from tests.integration.authz.rowtable import RowTable
 
 metadata = MetaData()
@@ -13,20 +11,6 @@ table = Table("authz_review_values", metadata, Column("id", Integer, primary_key
               Column("score", Integer), Column("big", BigInteger), Column("name", String))
 COLUMNS = {c.name: c for c in table.columns}
 ROWS = [{"id": 1, "score": 5, "big": 5, "name": "a"}, {"id": 2, "score": None, "big": None, "name": None}]
-
-
-def _view(conditions, effect="allow"):
-    eff, action, st, conds, fields, node = validate_rule(effect=effect, action="read", subject_type="post",
-                                                         conditions_=conditions, fields=None,
-                                                         actions=frozenset({"read"}))
-    spec = RuleSpec(id="1", effect=eff, action=action, subject_type=st, conditions=conds, fields=None,
-                    role="r", node=node)
-    rules = [spec]
-    perms = {}
-    if effect == "deny":
-        perms = {"r": ("post:read",)}
-    snap = Snapshot(version="1", roles=frozenset({"r"}), parents={}, permissions=perms, role_rules={"r": tuple(rules)})
-    return view_from(snap, Subject(kind="user", id="u1", email=None, roles=("r",)))
 
 
 CASES = [
@@ -42,7 +26,7 @@ CASES = [
 @pytest.mark.parametrize("conditions", CASES, ids=[str(c) for c in CASES])
 @pytest.mark.parametrize("effect", ["allow", "deny"])
 def test_filter_agrees_for_large_numbers(database_url, conditions, effect):
-    view = _view(conditions, effect)
+    view = single_rule_view(conditions, effect)
     expected = [r["id"] for r in ROWS if view.check("read", "post", r).allowed]
     with RowTable(database_url, table) as rows:
         got = rows.ids_where(ROWS, view.sql_filter("read", "post", COLUMNS))

@@ -22,26 +22,35 @@ NEW_PASSWORD = "an entirely different passphrase 7"
 
 
 @asynccontextmanager
-async def first_verify_held(client):
-    """The first password verify (its account row already read) finishes only when the
-    yielded event is set; ``entered`` is set once it is in flight."""
+async def first_call_held(client, method: str):
+    """The hasher's first ``method`` call (``verify``: a login's, its account row already read;
+    ``hash``: a password change's, its current password already checked) finishes only when
+    the yielded event is set; ``entered`` is set once it is in flight. Later calls go through."""
     hasher = client.server.app[SERVICES].accounts.hasher
-    real_verify = hasher.verify
+    real = getattr(hasher, method)
     release, entered, calls = asyncio.Event(), asyncio.Event(), []
 
-    async def held(stored_hash, password):
+    async def held(*args):
         calls.append(1)
-        verdict = await real_verify(stored_hash, password)
+        result = await real(*args)
         if len(calls) == 1:
             entered.set()
             await release.wait()
-        return verdict
+        return result
 
-    hasher.verify = held
+    setattr(hasher, method, held)
     try:
         yield entered, release
     finally:
-        hasher.verify = real_verify
+        setattr(hasher, method, real)
+
+
+def first_verify_held(client):
+    return first_call_held(client, "verify")
+
+
+def new_hash_held(client):
+    return first_call_held(client, "hash")
 
 
 async def change_password(browser: Browser):
@@ -153,29 +162,6 @@ async def test_a_role_revoked_while_a_password_grant_hashes_is_not_in_its_token(
     assert reply.status == 200
     token = (await reply.json())["access_token"]
     assert jwt.decode(token, options={"verify_signature": False})["roles"] == []
-
-
-@asynccontextmanager
-async def new_hash_held(client):
-    """The first hashing of a new password (a password change's, its current password already
-    checked) finishes only when the yielded event is set; ``entered`` is set once it is in flight."""
-    hasher = client.server.app[SERVICES].accounts.hasher
-    real_hash = hasher.hash
-    release, entered, calls = asyncio.Event(), asyncio.Event(), []
-
-    async def held(password):
-        calls.append(1)
-        encoded = await real_hash(password)
-        if len(calls) == 1:
-            entered.set()
-            await release.wait()
-        return encoded
-
-    hasher.hash = held
-    try:
-        yield entered, release
-    finally:
-        hasher.hash = real_hash
 
 
 async def test_a_login_rehash_during_a_password_change_neither_fails_it_nor_logs_everyone_out(
