@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -186,8 +187,11 @@ class AuthzManager:
         return user.roles
 
     async def set_user_roles(self, user_id: str, roles: list[str], actor: Actor, *,
-                             mode: str = "set") -> tuple[str, ...]:
+                             mode: str = "set", may_touch: Callable[[Iterable[str]], None] | None = None
+                             ) -> tuple[str, ...]:
         """Replace (``set``), extend (``add``) or shrink (``remove``) a user's roles.
+        ``may_touch``: the caller's check of the roles granted or taken away, run in the
+        transaction (raising refuses the change; see app.http.admin.grant_check).
 
         :raises NotFoundError: no such user. :raises UnknownRoleError: a role does not exist.
         """
@@ -205,6 +209,10 @@ class AuthzManager:
                 if missing:
                     raise UnknownRoleError(f"No such role: {', '.join(sorted(missing))}.", roles=sorted(missing))
             after = {"set": set(roles), "add": before | set(roles), "remove": before - set(roles)}[mode]
+            if may_touch is not None:
+                # The caller's check on what this grants or takes away, judged on the roles as
+                # they are now (the graph lock holds other role changes off until the commit).
+                may_touch(before ^ after)
             if mode != "remove" and roles_claim_bytes(after) > ROLES_CLAIM_BUDGET:
                 raise ValidationError(
                     f"A user's roles must fit in an access token: {ROLES_CLAIM_BUDGET} bytes of names "

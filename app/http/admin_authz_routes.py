@@ -16,7 +16,7 @@ from app.authz.repository import RoleRow
 from app.authz.guards import require_permission
 from app.clock import rfc3339
 from app.errors import ValidationError
-from app.http.admin import actor_of, ensure_may_grant
+from app.http.admin import actor_of, ensure_may_grant, grant_check
 from app.http.admin_user_routes import path_user_id
 from app.http.appkeys import SERVICES
 from app.http.body import read_model
@@ -145,8 +145,9 @@ async def put_user_roles(request: web.Request) -> web.Response:
     body = await read_model(request, RolesBody)
     user_id = path_user_id(request)
     current = await _admin(request).user_roles(user_id)
-    await ensure_may_grant(request, set(body.roles) ^ set(current))
-    roles = await _admin(request).set_user_roles(user_id, body.roles, actor_of(request))
+    check = await grant_check(request)
+    check(set(body.roles) ^ set(current))  # again on the roles as they are at the commit
+    roles = await _admin(request).set_user_roles(user_id, body.roles, actor_of(request), may_touch=check)
     return await _user_roles_reply(request, user_id, roles)
 
 

@@ -154,3 +154,34 @@ async def test_user_role_administrators_cannot_grant_or_take_what_they_do_not_ho
     assert r.status == 200 and helper_role in (await r.json())["roles"]
     r = await admin.request("PUT", f"/admin/users/{target_id}/roles", json={"roles": ["admin"]})
     assert r.status == 200 and (await r.json())["roles"] == ["admin"]
+
+
+async def test_a_delegates_role_replacement_cannot_undo_an_admin_grant_that_landed_meanwhile(client):
+    """The delegate's PUT was checked against the user's roles as read before it; an admin
+    grants the user `admin` in between. Replacing the roles now would take away a role the
+    delegate does not hold: judged on the roles at the commit, it is refused."""
+    from app.authz.manager import Actor
+
+    admin, _ = await user(client, "admin")
+    helper_role = f"role-admins-{uuid.uuid4().hex[:8]}"
+    r = await admin.request("POST", "/admin/roles", json={"name": helper_role,
+                                                          "permissions": ["user_roles:read", "user_roles:write"]})
+    assert r.status == 201, await r.text()
+    delegate, _ = await user(client, helper_role)
+    _, target_id = await user(client)
+    manager = client.server.app[SERVICES].authz_admin
+    real_read = manager.user_roles
+
+    async def read_then_an_admin_grants(user_id):
+        roles = await real_read(user_id)
+        await manager.set_user_roles(user_id, ["admin"], Actor(kind="user", id="another-admin"), mode="add")
+        return roles
+
+    manager.user_roles = read_then_an_admin_grants
+    try:
+        r = await delegate.request("PUT", f"/admin/users/{target_id}/roles", json={"roles": [helper_role]})
+    finally:
+        manager.user_roles = real_read
+    assert r.status == 403, (r.status, await r.text())
+    roles = (await (await admin.request("GET", f"/admin/users/{target_id}/roles")).json())["roles"]
+    assert roles == ["admin"]
