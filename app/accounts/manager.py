@@ -236,18 +236,24 @@ class AccountManager:
         :raises TooManyAttemptsError: throttled (the login counters).
         """
         user = await self.active_user(user_id)
-        await self.confirm_password(user, password, client, device=device)
-        if self.mfa is not None and user.mfa_enabled:
-            if not code:
-                from app.mfa.errors import InvalidMfaCodeError
+        mfa_on = self.mfa is not None and user.mfa_enabled
+        if mfa_on and not code:
+            # Refused before the password is checked: otherwise "wrong password" and "no code"
+            # would answer apart, and a stolen session could test password guesses here.
+            from app.mfa.errors import InvalidMfaCodeError
 
-                raise InvalidMfaCodeError("MFA is on: send a code with the password.")
+            raise InvalidMfaCodeError("MFA is on: send a code with the password.")
+        await self.confirm_password(user, password, client, device=device)
+        if mfa_on:
             await self.mfa.verify_code(user, code, client, purpose="reauthenticate", device=device)
-        await self.sessions.end(current, client, reason="reauthenticated")
-        return await self._open_session(
-            user, client=client, credentials_at=user.read_at,
+        # The new session first, then the old one ends (as at login): a refusal in between
+        # leaves the caller logged in. The cap does not count the one being replaced.
+        started = await self._open_session(
+            user, client=client, credentials_at=user.read_at, replacing=current.sid_hash,
             events=[Event("auth.reauthenticated", user.id, {"handle_before": current.handle,
                                                              **client.context()})])
+        await self.sessions.end(current, client, reason="reauthenticated")
+        return started
 
     async def remember_device(self, email: str, current: str | None = None,
                               since: float | None = None) -> str | None:

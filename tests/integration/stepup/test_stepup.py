@@ -62,6 +62,10 @@ async def test_reauthenticate_needs_a_code_when_mfa_is_on(serve, make_settings):
     secret, _ = await enrol(browser)
     missing = await browser.request("POST", "/auth/reauthenticate", json={"password": STRONG_PASSWORD})
     assert missing.status == 401 and (await missing.json())["code"] == "invalid_mfa_code"
+    # Without a code the password is not checked at all: a wrong one gets the same answer, so a
+    # stolen session cannot use this route to tell a right password guess from a wrong one.
+    guessed = await browser.request("POST", "/auth/reauthenticate", json={"password": "a wrong guess, surely"})
+    assert guessed.status == 401 and (await guessed.json())["code"] == "invalid_mfa_code"
     ok = await browser.request("POST", "/auth/reauthenticate",
                                json={"password": STRONG_PASSWORD, "code": code_at(secret, +1)})
     assert ok.status == 200
@@ -100,3 +104,26 @@ async def test_admin_routes_need_a_recent_login_after_the_role_check(serve, make
     ok = await admin.request("POST", "/auth/reauthenticate", json={"password": STRONG_PASSWORD})
     admin.csrf = (await ok.json())["csrf_token"]
     assert (await admin.request("GET", "/admin/roles")).status == 200
+
+
+async def test_a_reauthentication_refused_at_the_last_step_leaves_the_session_alone(serve, make_settings):
+    """The new session is written before the old one ends (as at login): if writing it fails
+    (here the roles keep changing, 503), the caller is still logged in."""
+    from app.sessions.manager import RolesChangedError
+
+    client = await serve(mfa_settings(make_settings, session={"cache_ttl_s": 0}))
+    browser = Browser(client, "sid")
+    await browser.signed_up()
+    sessions = client.server.app[SERVICES].accounts.sessions
+    real_start = sessions.start
+
+    async def roles_keep_changing(**kwargs):
+        raise RolesChangedError()
+
+    sessions.start = roles_keep_changing
+    try:
+        refused = await browser.request("POST", "/auth/reauthenticate", json={"password": STRONG_PASSWORD})
+    finally:
+        sessions.start = real_start
+    assert refused.status == 503, await refused.text()
+    assert (await browser.request("GET", "/auth/session")).status == 200
