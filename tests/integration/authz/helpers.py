@@ -1,12 +1,24 @@
 """Helpers for the authorization integration tests."""
 from __future__ import annotations
 
+import uuid
+
 from app.authz.engine import Subject, view_from
 from app.authz.repository import Snapshot
 from app.authz.rules import RuleSpec, validate_rule
 from app.http.appkeys import SERVICES
 from app.sessions.manager import ClientInfo
 from tests.support.browser import STRONG_PASSWORD, Browser, new_email
+
+
+async def delegate(client, admin: Browser, stem: str, permissions: list[str]) -> tuple[Browser, str]:
+    """A logged-in user without admin whose one role (``stem-<random>``, created by ``admin``)
+    grants ``permissions``; returns (browser, role)."""
+    role = f"{stem}-{uuid.uuid4().hex[:8]}"
+    r = await admin.request("POST", "/admin/roles", json={"name": role, "permissions": permissions})
+    assert r.status == 201, await r.text()
+    browser, _ = await user(client, role)
+    return browser, role
 
 
 async def user(client, *roles: str) -> tuple[Browser, str]:

@@ -3,7 +3,7 @@ import json
 import uuid
 
 from app.http.appkeys import SERVICES
-from tests.integration.authz.helpers import user
+from tests.integration.authz.helpers import delegate, user
 
 
 def _name(stem: str) -> str:
@@ -163,11 +163,7 @@ async def test_a_delegates_role_replacement_cannot_undo_an_admin_grant_that_land
     from app.authz.manager import Actor
 
     admin, _ = await user(client, "admin")
-    helper_role = f"role-admins-{uuid.uuid4().hex[:8]}"
-    r = await admin.request("POST", "/admin/roles", json={"name": helper_role,
-                                                          "permissions": ["user_roles:read", "user_roles:write"]})
-    assert r.status == 201, await r.text()
-    delegate, _ = await user(client, helper_role)
+    role_admin, helper_role = await delegate(client, admin, "role-admins", ["user_roles:read", "user_roles:write"])
     _, target_id = await user(client)
     manager = client.server.app[SERVICES].authz_admin
     real_read = manager.user_roles
@@ -179,7 +175,7 @@ async def test_a_delegates_role_replacement_cannot_undo_an_admin_grant_that_land
 
     manager.user_roles = read_then_an_admin_grants
     try:
-        r = await delegate.request("PUT", f"/admin/users/{target_id}/roles", json={"roles": [helper_role]})
+        r = await role_admin.request("PUT", f"/admin/users/{target_id}/roles", json={"roles": [helper_role]})
     finally:
         manager.user_roles = real_read
     assert r.status == 403, (r.status, await r.text())

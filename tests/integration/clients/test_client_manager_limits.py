@@ -1,10 +1,9 @@
 """clients:write without the admin role must not be a way to obtain a client more powerful
 than its holder (README "Administering API clients"; admin_client_routes docstring)."""
 import asyncio
-import uuid
 
 from app.http.appkeys import SERVICES
-from tests.integration.authz.helpers import user
+from tests.integration.authz.helpers import delegate, user
 from tests.integration.tokens.helpers import basic
 
 FAST = {"password": {"time_cost": 1, "memory_kib": 1024}, "http": {"allow_insecure_basic": True}}
@@ -15,11 +14,7 @@ async def _manager_and_admin_client(client):
     r = await admin.request("POST", "/admin/clients", json={"name": "ops robot", "roles": ["admin"]})
     assert r.status == 201, await r.text()
     powerful = await r.json()
-    role = f"client-manager-{uuid.uuid4().hex[:8]}"
-    r = await admin.request("POST", "/admin/roles", json={"name": role,
-                                                          "permissions": ["clients:read", "clients:write"]})
-    assert r.status == 201, await r.text()
-    manager, _ = await user(client, role)
+    manager, _ = await delegate(client, admin, "client-manager", ["clients:read", "clients:write"])
     # The control: the manager itself is no admin.
     assert (await manager.request("GET", "/admin/roles")).status == 403
     return manager, powerful
@@ -58,11 +53,7 @@ async def test_a_secret_rotation_racing_an_admin_grant_does_not_hand_out_an_admi
     client's secret."""
     client = await serve(make_settings(**FAST))
     admin, _ = await user(client, "admin")
-    role = f"client-manager-{uuid.uuid4().hex[:8]}"
-    r = await admin.request("POST", "/admin/roles", json={"name": role,
-                                                          "permissions": ["clients:read", "clients:write"]})
-    assert r.status == 201, await r.text()
-    manager, _ = await user(client, role)
+    manager, role = await delegate(client, admin, "client-manager", ["clients:read", "clients:write"])
     r = await manager.request("POST", "/admin/clients", json={"name": "small robot", "roles": [role]})
     assert r.status == 201, await r.text()
     small = await r.json()
