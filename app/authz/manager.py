@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -20,7 +19,7 @@ from app.authz.errors import (InvalidPermissionError, RoleCycleError, RoleExists
                               UnknownRoleError)
 from app.authz.hierarchy import find_cycle
 from app.authz.models import Policy
-from app.authz.names import ROLES_CLAIM_BUDGET, is_role_name, roles_claim_bytes
+from app.authz.names import ROLES_CLAIM_BUDGET, RolesCheck, is_role_name, roles_claim_bytes
 from app.authz.permissions import is_valid_permission
 from app.authz.repository import AuthzRepository, RoleRow
 from app.authz.rules import validate_rule
@@ -187,8 +186,7 @@ class AuthzManager:
         return user.roles
 
     async def set_user_roles(self, user_id: str, roles: list[str], actor: Actor, *,
-                             mode: str = "set", may_touch: Callable[[Iterable[str]], None] | None = None
-                             ) -> tuple[str, ...]:
+                             mode: str = "set", may_touch: RolesCheck | None = None) -> tuple[str, ...]:
         """Replace (``set``), extend (``add``) or shrink (``remove``) a user's roles.
         ``may_touch``: the caller's check of the roles granted or taken away, run in the
         transaction (raising refuses the change; see app.http.admin.grant_check).

@@ -6,7 +6,7 @@ would come back as two roles; the rule also keeps every name addressable in a UR
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 ROLE_NAME_RULE = "1 to 64 letters, digits or _ . : -, starting with a letter or digit"
@@ -22,3 +22,9 @@ def is_role_name(value: object) -> bool:
 def roles_claim_bytes(roles: Iterable[str]) -> int:
     """The size of the roles as a JSON list: each name, its quotes and a comma."""
     return sum(len(name) + 3 for name in roles)
+
+
+# A caller's check of the roles a change grants, takes away or hands out with a new secret (the
+# admin API's "only what you hold yourself"): raises (a ForbiddenError) to refuse it. The
+# managers run it inside the change's transaction, on the roles as they are then.
+RolesCheck = Callable[[Iterable[str]], None]

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.authz.errors import UnknownRoleError
 from app.authz.manager import Actor
-from app.authz.names import ROLE_NAME_RULE, is_role_name
+from app.authz.names import ROLE_NAME_RULE, RolesCheck, is_role_name
 from app.authz.principal import ClientPrincipal
 from app.clients.repository import ClientRecord, ClientRepository, ClientSummary
 from app.clock import now_s
@@ -111,12 +111,6 @@ def _role_names(roles) -> list[str]:
         if not is_role_name(role):
             raise ValidationError(f"A role name is {ROLE_NAME_RULE}.", field="roles")
     return sorted(set(roles))
-
-
-# A caller's check of the roles a change grants, takes away or hands out with a new secret:
-# raises (a ForbiddenError) to refuse it. Run inside the change's transaction, on the roles
-# as they are then.
-RolesCheck = Callable[[Iterable[str]], None]
 
 
 class ClientManager:

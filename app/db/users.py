@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert

@@ -1,11 +1,12 @@
 """What the /admin route modules share: who is acting, and what they may hand out."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from aiohttp import web
 
 from app.authz.guards import ADMIN_ROLE, effective
+from app.authz.names import RolesCheck
 from app.authz.manager import Actor
 from app.errors import ForbiddenError
 from app.http.authn import principal_of
@@ -19,11 +20,11 @@ def actor_of(request: web.Request) -> Actor:
     return Actor(kind=principal.kind, id=principal.id, ip=info.ip, user_agent=info.user_agent)
 
 
-async def grant_check(request: web.Request) -> Callable[[Iterable[str]], None]:
+async def grant_check(request: web.Request) -> RolesCheck:
     """A permission to administer roles is not a way to gain more: a caller without
     the admin role may only grant or take away roles it holds itself (inherited included).
     Returns that check for the caller, to run on roles as often as needed (inside a change's
-    transaction, too: see app.clients.manager.RolesCheck).
+    transaction, too: see app.authz.names.RolesCheck).
 
     The check raises ForbiddenError naming the roles beyond the caller's own.
     """

@@ -209,6 +209,7 @@ class MfaManager:
         if user is None or user.disabled:
             await self.challenges.consume(mfa_token)
             raise MfaTokenInvalidError()
+
         async def spend_token() -> None:
             if not await self.challenges.consume(mfa_token):
                 # Another request with this token (a second tab, a retry) won, or it expired
