@@ -112,15 +112,14 @@ class ForcedLogout:
         """:raises NotFoundError: no such user."""
         await self._set_disabled(user_id, False, actor)
 
-    async def after_password_change(self, user_id: str) -> str | None:
-        """Queue the fan-out for a password change (which set the epoch itself and ended the
-        sessions in the request); the task revokes the tokens. Best effort: the epoch
-        already rejects them, so a broker outage must not fail the password change."""
+    async def after_logins_ended(self, user_id: str, reason: str) -> str | None:
+        """Queue the fan-out for a password change or MFA enrolment (which set the epoch
+        itself and ended the sessions in the request); the task revokes the tokens. Best
+        effort: the epoch already rejects them, so a broker outage must not fail the change."""
         try:
-            return await self.dispatch.send(FORCED_LOGOUT, {"user_id": user_id, "epoch": 0.0,
-                                                            "reason": "password_changed"})
+            return await self.dispatch.send(FORCED_LOGOUT, {"user_id": user_id, "epoch": 0.0, "reason": reason})
         except ServiceUnavailableError:
-            log.warning("password change fan-out not queued for %s; the epoch covers it", user_id)
+            log.warning("%s fan-out not queued for %s; the epoch covers it", reason, user_id)
             return None
 
     async def fan_out(self, user_id: str, epoch: float, reason: str, *, tokens: Any = None) -> FanOutReport:

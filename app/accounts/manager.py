@@ -303,16 +303,49 @@ class AccountManager:
                 raise InvalidCredentialsError("The password was changed, or the account disabled, meanwhile.")
             event = Event("auth.password.changed", user.id, client.context())
             outbox.stage(session, self.publisher, event)
-        # Taken after the commit: a login that read the old hash read it before now, so its
+        await self.relay.relay([event.id])
+        # Again after the commit: a device trusted meanwhile was earned with the old password.
+        await self._revoke_devices(user, keep=device)
+        return await self._logins_ended(user, client, current_session=current_session,
+                                        reason="password_changed")
+
+    async def enable_mfa(self, user_id: str, code: str, client: ClientInfo, current_session: str | None,
+                         device: str | None = None) -> tuple[list[str], StartedSession | None]:
+        """Confirm TOTP enrolment with a first code; returns the recovery codes and, for a
+        cookie caller, its fresh session. Every session and token of the user ends, as at a
+        password change: what the password alone opened (a thief's login among them) must
+        not outlive the moment a code is needed too.
+
+        :raises MfaNotConfiguredError, MfaSetupNotStartedError, MfaAlreadyEnabledError,
+            InvalidMfaCodeError, TooManyAttemptsError: nothing was enabled and nothing ended.
+        """
+        user = await self.active_user(user_id)
+        if self.mfa is None:
+            from app.mfa.errors import MfaNotConfiguredError
+
+            raise MfaNotConfiguredError()
+
+        async def end_logins_before_commit() -> None:
+            # Before the commit as well as after it: if Redis fails after the commit (503), the
+            # retry finds MFA on already, and the thief's session would live on.
+            await self.sessions.revoke_everything_before(user.id, now_s())
+
+        codes = await self.mfa.confirm_setup(user, code, client, device=device,
+                                             before_commit=end_logins_before_commit)
+        return codes, await self._logins_ended(user, client, current_session=current_session,
+                                               reason="mfa_enabled")
+
+    async def _logins_ended(self, user: UserRecord, client: ClientInfo, *, current_session: str | None,
+                            reason: str) -> StartedSession | None:
+        """After a commit that raised what a login needs: every session and token of the user
+        ends, and a cookie caller (``current_session``) gets a fresh session under a new id."""
+        # Taken after the commit: a login that read the old account read it before now, so its
         # session or token (dated from that read, UserRecord.read_at) falls under the epoch.
         epoch = now_s()
-        await self.relay.relay([event.id])
         # The epoch rejects every token and session at once; the revocations below
         # then remove the state and tell the audit trail which sessions ended.
         await self.sessions.revoke_everything_before(user.id, epoch)
-        # Again after the commit: a device trusted meanwhile was earned with the old password.
-        await self._revoke_devices(user, keep=device)
-        await self.sessions.end_all(user.id, client, reason="password_changed")
+        await self.sessions.end_all(user.id, client, reason=reason)
         if current_session is None:
             return None
         # The caller's new session rests on the account as read after the epoch: a disable

@@ -11,9 +11,8 @@ from app.http.body import read_model
 from app.http.clientinfo import client_info
 from app.http.cookies import CookieTransport
 from app.http.device_cookie import presented_device
-from app.http.login_reply import logged_in
+from app.http.login_reply import carry_on, logged_in
 from app.http.stepup import require_recent_auth
-from app.http.token_cookies import COOKIE_METHOD, TokenCookies
 from app.passwords.policy import normalize
 from app.mfa.manager import MfaPending
 from app.http.schemas import Credentials, PasswordChange
@@ -113,13 +112,7 @@ async def change_password(request: web.Request) -> web.Response:
         user.id, body.current_password, body.new_password, client_info(request),
         current_session=user.session_id if by_session else None, device=presented_device(request))
     # Sessions ended and the epoch set above; the worker's fan-out revokes the tokens.
-    await request.app[SERVICES].forced_logout.after_password_change(user.id)
+    await request.app[SERVICES].forced_logout.after_logins_ended(user.id, "password_changed")
     response = web.Response(status=204)
-    if started is not None:
-        # The id rotates: the old cookie is dead, the caller carries on under a new one.
-        _cookies(request).write(response, started.session_id)
-    elif user.method == COOKIE_METHOD:
-        # Every token of the user is revoked, the caller's too: clear the dead cookies, or
-        # the access cookie would keep taking precedence (401) over anything newer.
-        TokenCookies(request.app[SETTINGS].tokens).clear(response)
+    carry_on(request, response, user, started)
     return response

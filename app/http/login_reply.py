@@ -1,12 +1,15 @@
-"""The reply that ends a successful login (password alone, or its second step)."""
+"""The replies that start a session: a successful login (password alone, or its second
+step), and the caller's fresh session after a change that ended all of its user's logins."""
 from __future__ import annotations
 
 from aiohttp import web
 
+from app.authz.principal import UserPrincipal
 from app.db.users import UserRecord
 from app.http.appkeys import SERVICES, SETTINGS
 from app.http.cookies import CookieTransport
 from app.http.device_cookie import DeviceCookie
+from app.http.token_cookies import COOKIE_METHOD, TokenCookies
 from app.http.views import session_reply
 from app.sessions.manager import StartedSession
 
@@ -27,3 +30,16 @@ async def logged_in(request: web.Request, user: UserRecord, started: StartedSess
     if token is not None:
         device.write(response, token)
     return response
+
+
+def carry_on(request: web.Request, response: web.StreamResponse, caller: UserPrincipal,
+             started: StartedSession | None) -> None:
+    """After a change that ended every login of the caller's user (password change, MFA
+    enrolment): a session caller carries on under the fresh session ``started``; a caller
+    on token cookies has them cleared, or the dead access cookie would keep taking
+    precedence (401) over anything newer."""
+    settings = request.app[SETTINGS]
+    if started is not None:
+        CookieTransport(settings.cookie).write(response, started.session_id)
+    elif caller.method == COOKIE_METHOD:
+        TokenCookies(settings.tokens).clear(response)

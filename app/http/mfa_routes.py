@@ -9,9 +9,10 @@ from app.http.authn import principal_of, require_user
 from app.http.body import read_model
 from app.http.clientinfo import client_info
 from app.http.device_cookie import presented_device
-from app.http.login_reply import logged_in
+from app.http.login_reply import carry_on, logged_in
 from app.http.mfa_schemas import MfaCode, MfaDisable, MfaLogin
 from app.http.stepup import require_recent_auth
+from app.sessions.ids import csrf_token_for
 
 routes = web.RouteTableDef()
 
@@ -47,9 +48,19 @@ async def totp_setup(request: web.Request) -> web.Response:
 async def totp_confirm(request: web.Request) -> web.Response:
     body = await read_model(request, MfaCode)
     services = request.app[SERVICES]
-    user = await services.accounts.active_user(require_user(request).id)
-    codes = await services.mfa.confirm_setup(user, body.code, client_info(request), device=presented_device(request))
-    return web.json_response({"enabled": True, "recovery_codes": codes})
+    caller = require_user(request)
+    codes, started = await services.accounts.enable_mfa(
+        caller.id, body.code, client_info(request),
+        current_session=caller.session_id if caller.method == "session" else None,
+        device=presented_device(request))
+    # Every login of the user ended, as at a password change; the fan-out revokes the tokens.
+    await services.forced_logout.after_logins_ended(caller.id, "mfa_enabled")
+    reply: dict = {"enabled": True, "recovery_codes": codes}
+    if started is not None:
+        reply["csrf_token"] = csrf_token_for(started.session_id)  # the fresh session's
+    response = web.json_response(reply)
+    carry_on(request, response, caller, started)
+    return response
 
 
 @routes.post("/auth/mfa/totp/disable")

@@ -6,7 +6,8 @@ than the throttle allows at guessing the 10^6 codes. A browser trusted for the
 account is counted on its own device counter instead, so holding that counter
 shut does not lock the owner out. Enrolment revokes every other trusted device:
 those a password alone earned (a thief's among them) must not count once a code
-is needed too.
+is needed too. (Its caller, AccountManager.enable_mfa, ends the sessions and
+tokens the same way.)
 """
 from __future__ import annotations
 
@@ -97,9 +98,11 @@ class MfaManager:
         return TotpSetup(secret=secret, otpauth_uri=uri, qr_svg=qr_svg(uri))
 
     async def confirm_setup(self, user: UserRecord, code: str, client: ClientInfo, *,
-                            device: str | None = None) -> list[str]:
+                            device: str | None = None,
+                            before_commit: Callable[[], Awaitable[None]] | None = None) -> list[str]:
         """Enable TOTP with a first code; returns the recovery codes (shown once). Every device
-        trusted for the account but the caller's ``device`` stops being trusted.
+        trusted for the account but the caller's ``device`` stops being trusted. ``before_commit``
+        runs last inside the transaction that enables it, once nothing but the commit can fail.
 
         :raises MfaSetupNotStartedError: no pending setup, or a newer setup replaced it meanwhile.
         :raises MfaAlreadyEnabledError: already enabled.
@@ -134,6 +137,8 @@ class MfaManager:
             # Before the commit as well as after it: if Redis fails after the commit (503), the
             # devices a password alone earned must not outlive the enrolment.
             await self._revoke_devices(user, keep=device)
+            if before_commit is not None:
+                await before_commit()
         # After it too: a password-only login that read the account before the commit may have
         # trusted its device since (and one that reads it after is asked for a code).
         await self._revoke_devices(user, keep=device)

@@ -145,7 +145,8 @@ OPERATIONS: list[Op] = [
        SIGNED_IN + STEP_UP + CSRF + (409,), auth=USER,
        description="409 `mfa_already_enabled`; 503 `mfa_not_configured` without `security.data_key`."),
     Op("POST", "/auth/mfa/totp/confirm", "Enable TOTP with a first code", "mfa",
-       {200: Reply("Enabled; recovery codes shown once", m.TotpEnabled)},
+       {200: Reply("Enabled; recovery codes shown once; every other session and token ends; "
+                   "a cookie caller gets a new cookie", m.TotpEnabled)},
        BODY + SIGNED_IN + STEP_UP + CSRF + (409,) + THROTTLED, body=MfaCode, auth=USER),
     Op("POST", "/auth/mfa/totp/disable", "Disable TOTP (password and code)", "mfa", {204: NO_CONTENT},
        BODY + SIGNED_IN + STEP_UP + CSRF + (409,) + THROTTLED, body=MfaDisable, auth=USER),

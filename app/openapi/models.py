@@ -82,6 +82,7 @@ class TotpSetupReply(Reply):
 class TotpEnabled(Reply):
     enabled: Literal[True]
     recovery_codes: list[str] = Field(description="shown once; each works once")
+    csrf_token: str | None = Field(None, description="a session caller's new session's; absent for a token caller")
 
 
 class RecoveryCodes(Reply):

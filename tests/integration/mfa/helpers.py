@@ -29,7 +29,9 @@ async def enrol(browser: Browser) -> tuple[str, list[str]]:
     secret = (await setup.json())["secret"]
     confirm = await browser.request("POST", "/auth/mfa/totp/confirm", json={"code": code_at(secret)})
     assert confirm.status == 200, await confirm.text()
-    return secret, (await confirm.json())["recovery_codes"]
+    body = await confirm.json()
+    browser.csrf = body["csrf_token"]  # enrolment rotated the session id (the browser took the cookie)
+    return secret, body["recovery_codes"]
 
 
 async def password_step(client, email: str, password: str) -> str:

@@ -85,6 +85,9 @@ async def test_signed_in_on_the_trusted_browser_the_owner_can_still_turn_mfa_off
                                   json={"code": code_at((await setup.json())["secret"])})
     assert confirm.status == 200, await confirm.text()
     recovery_codes = (await confirm.json())["recovery_codes"]
+    # Enrolment ended every login but the caller's, which carries on under a new id.
+    owner.csrf = (await confirm.json())["csrf_token"]
+    with_device = {"Cookie": f"sid={owner.session_id}; sid-device={device}"}
     await hold_the_code_counter(client, email)
 
     regenerated = await owner.request("POST", "/auth/mfa/totp/recovery-codes", json={"code": recovery_codes[0]},

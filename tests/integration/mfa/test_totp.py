@@ -59,6 +59,7 @@ async def test_confirm_needs_the_right_code_then_two_step_login(serve, make_sett
     ok = await browser.request("POST", "/auth/mfa/totp/confirm", json={"code": code_at(secret)})
     codes = (await ok.json())["recovery_codes"]
     assert ok.status == 200 and len(set(codes)) == 10
+    browser.csrf = (await ok.json())["csrf_token"]  # enrolment rotated the session
     again = await browser.request("POST", "/auth/mfa/totp/setup")
     assert again.status == 409 and (await again.json())["code"] == "mfa_already_enabled"
 
