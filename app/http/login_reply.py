@@ -2,6 +2,8 @@
 step), and the caller's fresh session after a change that ended all of its user's logins."""
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from app.authz.principal import UserPrincipal
@@ -11,7 +13,10 @@ from app.http.cookies import CookieTransport
 from app.http.device_cookie import DeviceCookie
 from app.http.token_cookies import COOKIE_METHOD, TokenCookies
 from app.http.views import session_reply
+from app.outage import is_store_outage
 from app.sessions.manager import StartedSession
+
+log = logging.getLogger("app.http")
 
 
 async def logged_in(request: web.Request, user: UserRecord, started: StartedSession) -> web.Response:
@@ -25,8 +30,17 @@ async def logged_in(request: web.Request, user: UserRecord, started: StartedSess
     # A password login trusted the device with its session; a second factor's login does it here,
     # dated from the password step (user.read_at): a device revocation since then (a password
     # change, MFA enrolment, forced logout) leaves this login without one.
-    token = started.device_token or await request.app[SERVICES].accounts.remember_device(
-        user.email, device.read(request), since=user.read_at)
+    token = started.device_token
+    if token is None:
+        try:
+            token = await request.app[SERVICES].accounts.remember_device(
+                user.email, device.read(request), since=user.read_at)
+        except Exception as e:
+            if not is_store_outage(e):
+                raise
+            # The session is written and the code spent: a 503 now would leave the user with
+            # neither, to start over. The browser is just not trusted this time.
+            log.warning("login of %s: device not trusted, the store failed: %r", user.id, e)
     if token is not None:
         device.write(response, token)
     return response

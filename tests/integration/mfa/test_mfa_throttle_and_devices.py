@@ -2,8 +2,10 @@
 while an attacker holds the account at its block". With MFA the attacker is one who has the
 password: their wrong codes hold the per-user code counter shut, and the owner's trusted
 browser still gets through, counted on its own device counter, as at the password step."""
+from app.http.appkeys import SERVICES
 from tests.integration.mfa.helpers import code_at, enrol, mfa_settings, password_step
 from tests.support.browser import STRONG_PASSWORD, Browser
+from tests.support.faults import failing_once
 
 MFA_GRANT = "urn:authsvc:grant-type:mfa"
 HELD = {"account_free_failures": 100, "account_block_after": 5, "ip_free_failures": 1000}
@@ -97,3 +99,22 @@ async def test_signed_in_on_the_trusted_browser_the_owner_can_still_turn_mfa_off
     off = await owner.request("POST", "/auth/mfa/totp/disable", json={"password": STRONG_PASSWORD,
                                                                        "code": fresh[0]}, headers=with_device)
     assert off.status == 204, await off.text()
+
+
+async def test_a_second_step_whose_device_write_fails_still_signs_the_user_in(serve, make_settings, caplog):
+    """The session is written and the code spent before the browser is trusted: a store blip
+    at that last write must not answer 503 with no cookie (the user would have to start over,
+    with one code fewer), so the login succeeds without a device cookie."""
+    client = await serve(mfa_settings(make_settings))
+    owner = Browser(client, "sid")
+    email = await owner.signed_up()
+    secret, _ = await enrol(owner)
+    token = await password_step(client, email, STRONG_PASSWORD)
+    accounts = client.server.app[SERVICES].accounts
+    accounts.remember_device = failing_once(accounts.remember_device)
+    done = await client.post("/auth/login/mfa", json={"mfa_token": token, "code": code_at(secret, +1)})
+    assert accounts.remember_device.calls == 1
+    assert done.status == 200, await done.text()
+    assert "sid" in done.cookies and "sid-device" not in done.cookies
+    assert (await client.get("/auth/session", headers={"Cookie": f"sid={done.cookies['sid'].value}"})).status == 200
+    assert "not trusted" in caplog.text
