@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.clock import now_s
 from app.db import outbox
 from app.db.outbox import OutboxRelay
+from app.authz.names import RolesCheck
 from app.db.users import UserRecord, UserRepository
 from app.errors import NotFoundError, ServiceUnavailableError
 from app.events.envelope import Event
@@ -69,7 +71,8 @@ class ForcedLogout:
         self.dispatch = dispatch
         self.throttle = throttle
 
-    async def force(self, user_id: str, actor: Actor, *, reason: str = "admin") -> str:
+    async def force(self, user_id: str, actor: Actor, *, reason: str = "admin",
+                    may_act_on: RolesCheck | None = None) -> str:
         """Reject every session and token of the user now and stop trusting their devices;
         returns the fan-out task id.
 
@@ -78,6 +81,8 @@ class ForcedLogout:
             set already, so the user is logged out; calling again is harmless).
         """
         user = await self._stored(user_id)
+        if may_act_on is not None:
+            may_act_on(user.roles)  # a logout grants nothing: the roles as read will do
         task_id = str(uuid.uuid4())
         return await self._force(user, reason, task_id, [_forced_logout(user.id, actor, reason, task_id)])
 
@@ -90,27 +95,31 @@ class ForcedLogout:
         return await self.dispatch.send(FORCED_LOGOUT, {"user_id": user.id, "epoch": epoch, "reason": reason},
                                         task_id=task_id)
 
-    async def disable(self, user_id: str, actor: Actor) -> str:
+    async def disable(self, user_id: str, actor: Actor, *, may_act_on: RolesCheck | None = None) -> str:
         """Disable the account (no new login) and force it out; returns the fan-out task id.
+        ``may_act_on``: the caller's check of the account's roles, as they are at the commit.
 
         :raises NotFoundError: no such user.
         """
         user = await self._stored(user_id)
         task_id = str(uuid.uuid4())
-        # Rejected before the commit as well as after it: if Redis fails after the commit
-        # (503), the disabled account's sessions must not live on until someone retries,
-        # nor its devices until it is enabled again. A failed commit just logs the user out,
-        # and the forced-logout event goes with this first epoch, so that is on the record.
-        # The epoch after the commit covers a login that read the account before the commit.
-        await self.sessions.revoke_everything_before(user.id, now_s(),
-                                                     [_forced_logout(user.id, actor, "disabled", task_id)])
-        await self._revoke_devices(user)
-        await self._set_disabled(user.id, True, actor)
+
+        async def log_out_first() -> None:
+            # Rejected before the commit as well as after it: if Redis fails after the commit
+            # (503), the disabled account's sessions must not live on until someone retries,
+            # nor its devices until it is enabled again. A failed commit just logs the user
+            # out, and the forced-logout event goes with this first epoch, so that is on the
+            # record. The epoch after the commit covers a login that read the account before it.
+            await self.sessions.revoke_everything_before(user.id, now_s(),
+                                                         [_forced_logout(user.id, actor, "disabled", task_id)])
+            await self._revoke_devices(user)
+
+        await self._set_disabled(user.id, True, actor, may_act_on=may_act_on, before_commit=log_out_first)
         return await self._force(user, "disabled", task_id, [])
 
-    async def enable(self, user_id: str, actor: Actor) -> None:
+    async def enable(self, user_id: str, actor: Actor, *, may_act_on: RolesCheck | None = None) -> None:
         """:raises NotFoundError: no such user."""
-        await self._set_disabled(user_id, False, actor)
+        await self._set_disabled(user_id, False, actor, may_act_on=may_act_on)
 
     async def after_logins_ended(self, user_id: str, reason: str) -> str | None:
         """Queue the fan-out for a password change or MFA enrolment (which set the epoch
@@ -161,15 +170,26 @@ class ForcedLogout:
         if self.throttle is not None:
             await self.throttle.revoke_devices(account_key("user", user.email))
 
-    async def _set_disabled(self, user_id: str, disabled: bool, actor: Actor) -> str:
-        """Returns the stored id. :raises NotFoundError: no such user."""
+    async def _set_disabled(self, user_id: str, disabled: bool, actor: Actor, *,
+                            may_act_on: RolesCheck | None = None,
+                            before_commit: Callable[[], Awaitable[None]] | None = None) -> str:
+        """Returns the stored id. ``before_commit`` runs once the change is checked and written.
+
+        :raises NotFoundError: no such user.
+        """
         async with self.sessionmaker() as session, session.begin():
             user = await self.users.by_id(session, user_id)
             if user is None:
                 raise NotFoundError("No such user.")
+            if may_act_on is not None:
+                # Judged on the roles at the commit: the row lock holds off a grant (say of
+                # admin) that would otherwise land between the caller's check and this change.
+                may_act_on(await self.users.locked_roles(session, user.id) or ())
             await self.users.set_disabled(session, user.id, disabled)
             event = Event("auth.user.disabled" if disabled else "auth.user.enabled", user.id,
                           {"actor": actor.id, **actor.client.context()})
             outbox.stage(session, self.publisher, event)
+            if before_commit is not None:
+                await before_commit()
         await self.relay.relay([event.id])
         return user.id

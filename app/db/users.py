@@ -111,6 +111,16 @@ class UserRepository:
             .returning(UserRole.role_name))
         return result.first() is not None
 
+    async def locked_roles(self, session: AsyncSession, user_id: str) -> tuple[str, ...] | None:
+        """The user's roles with the user's row locked FOR UPDATE until the transaction ends,
+        or None for no such user. Granting a role inserts a user_roles row, whose foreign
+        key check takes FOR KEY SHARE on that same row: a grant waits for this transaction,
+        and this lock for a grant in flight (whose role the read below then sees)."""
+        found = await session.scalar(select(User.id).where(User.id == uuid.UUID(user_id)).with_for_update())
+        if found is None:
+            return None
+        return await self.roles_of(session, found)
+
     async def roles_of(self, session: AsyncSession, user_id: uuid.UUID) -> tuple[str, ...]:
         rows = await session.scalars(
             select(UserRole.role_name).where(UserRole.user_id == user_id).order_by(UserRole.role_name))

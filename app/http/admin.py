@@ -28,6 +28,18 @@ async def grant_check(request: web.Request) -> RolesCheck:
 
     The check raises ForbiddenError naming the roles beyond the caller's own.
     """
+    return await _within_own_roles(request, "You may only grant roles you hold yourself")
+
+
+async def account_check(request: web.Request) -> RolesCheck:
+    """Nor is a permission to log users out, disable or enable them a way to act on accounts
+    more powerful than the caller: without the admin role, only on an account whose roles
+    the caller holds itself (so a helpdesk role cannot disable the admins). Run it on the
+    account's roles as the change commits (``RolesCheck``)."""
+    return await _within_own_roles(request, "You may only act on accounts whose roles you hold yourself")
+
+
+async def _within_own_roles(request: web.Request, refusal: str) -> RolesCheck:
     held, _ = await effective(request, principal_of(request))
 
     def check(roles: Iterable[str]) -> None:
@@ -35,8 +47,7 @@ async def grant_check(request: web.Request) -> RolesCheck:
             return
         beyond = sorted(set(roles) - held)
         if beyond:
-            raise ForbiddenError("You may only grant roles you hold yourself: " + ", ".join(beyond) + ".",
-                                 roles=beyond)
+            raise ForbiddenError(f"{refusal}: {', '.join(beyond)}.", roles=beyond)
 
     return check
 

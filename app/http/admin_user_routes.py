@@ -13,6 +13,7 @@ from aiohttp import web
 from app.accounts.forced_logout import Actor
 from app.authz.guards import require_permission
 from app.errors import NotFoundError
+from app.http.admin import account_check
 from app.http.appkeys import SERVICES
 from app.http.authn import principal_of
 from app.http.clientinfo import client_info
@@ -39,19 +40,22 @@ def path_user_id(request: web.Request) -> str:
 @routes.post("/admin/users/{id}/logout")
 @require_permission("users:logout")
 async def force_logout(request: web.Request) -> web.Response:
-    task_id = await request.app[SERVICES].forced_logout.force(path_user_id(request), _actor(request))
+    task_id = await request.app[SERVICES].forced_logout.force(
+        path_user_id(request), _actor(request), may_act_on=await account_check(request))
     return web.json_response({"task_id": task_id}, status=202)
 
 
 @routes.post("/admin/users/{id}/disable")
 @require_permission("users:disable")
 async def disable_user(request: web.Request) -> web.Response:
-    task_id = await request.app[SERVICES].forced_logout.disable(path_user_id(request), _actor(request))
+    task_id = await request.app[SERVICES].forced_logout.disable(
+        path_user_id(request), _actor(request), may_act_on=await account_check(request))
     return web.json_response({"task_id": task_id}, status=202)
 
 
 @routes.post("/admin/users/{id}/enable")
 @require_permission("users:disable")
 async def enable_user(request: web.Request) -> web.Response:
-    await request.app[SERVICES].forced_logout.enable(path_user_id(request), _actor(request))
+    await request.app[SERVICES].forced_logout.enable(
+        path_user_id(request), _actor(request), may_act_on=await account_check(request))
     return web.Response(status=204)

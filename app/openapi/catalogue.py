@@ -68,6 +68,8 @@ class Op:
 
 
 NO_CONTENT = Reply("Done; no body.")
+WITHIN_OWN_ROLES = ("Without the admin role, only on an account whose roles the caller holds itself "
+                    "(403 `forbidden` naming the others).")
 
 OPERATIONS: list[Op] = [
     # -- operations ---------------------------------------------------------
@@ -197,11 +199,12 @@ OPERATIONS: list[Op] = [
        SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
     Op("POST", "/admin/users/{id}/logout", "Force-logout a user everywhere", "admin",
        {202: Reply("Every session and token rejected already; the fan-out runs in a worker", m.TaskAccepted)},
-       SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
+       SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER, description=WITHIN_OWN_ROLES),
     Op("POST", "/admin/users/{id}/disable", "Disable a user (and log them out)", "admin",
-       {202: Reply("Disabled; fan-out queued", m.TaskAccepted)}, SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
+       {202: Reply("Disabled; fan-out queued", m.TaskAccepted)}, SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER,
+       description=WITHIN_OWN_ROLES),
     Op("POST", "/admin/users/{id}/enable", "Enable a user again", "admin", {204: NO_CONTENT},
-       SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER),
+       SIGNED_IN + STEP_UP + (403, 404), auth=ANY_CALLER, description=WITHIN_OWN_ROLES),
     Op("GET", "/admin/clients", "List API clients (never their secrets)", "admin",
        {200: Reply("API clients", m.ApiClientList)}, SIGNED_IN + STEP_UP + (403,), auth=ANY_CALLER),
     Op("POST", "/admin/clients", "Create an API client", "admin",
