@@ -32,6 +32,25 @@ def is_redis_url(url: str) -> bool:
     return url.startswith(("redis://", "rediss://", "unix://"))
 
 
+# The longest countdown a task's retry waits (workers.tasks.retry: ONE_OFF's backoff cap).
+MAX_RETRY_COUNTDOWN_S = 60
+
+
+def task_time_limit(settings: Settings) -> float:
+    """The hard limit on one task run; a periodic task stops taking batches after
+    ``task_budget_s``, so this is the backstop."""
+    return max(120.0, 6 * settings.workers.task_budget_s)
+
+
+def visibility_timeout_s(settings: Settings) -> int:
+    """How long the Redis transport waits before handing a task whose worker vanished (killed,
+    its host gone) to another worker. As short as it can be without a live task being handed
+    out twice: a task a worker has reserved may wait behind one running to its time limit,
+    then run to its own, after a retry countdown (with RabbitMQ a dead worker's task comes
+    back at once, as its connection drops). Celery's default is an hour."""
+    return int(2 * task_time_limit(settings) + MAX_RETRY_COUNTDOWN_S + 60)
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Everything Celery needs, for the worker, beat and the web's client alike."""
     w = settings.workers
@@ -51,17 +70,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         # A periodic task stops taking batches after task_budget_s; this is the backstop.
-        "task_time_limit": max(120.0, 6 * w.task_budget_s),
+        "task_time_limit": task_time_limit(settings),
         "enable_utc": True,
         "timezone": "UTC",
         "worker_hijack_root_logger": False,
     }
     if is_redis_url(broker):
         # Celery's own keys under the deployment's prefix, beside the service's keys.
-        # The visibility timeout must outlive the longest retry countdown (60 s).
         config["broker_transport_options"] = {
             "global_keyprefix": f"{settings.redis.key_prefix}:celery:",
-            "visibility_timeout": 3600,
+            "visibility_timeout": visibility_timeout_s(settings),
         }
     return config
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Task
 
 from app.outage import is_store_outage
+from app.taskqueue import MAX_RETRY_COUNTDOWN_S
 
 
 class OutageRetryingTask(Task):
@@ -27,4 +28,4 @@ _OUTAGES = {"base": OutageRetryingTask, "autoretry_for": (Exception,), "retry_ba
 # For periodic tasks: the next beat run comes anyway, so give up sooner.
 PERIODIC = {**_OUTAGES, "retry_backoff_max": 30, "max_retries": 3}
 # For one-off work nobody will ask for again (a forced logout's clean-up): keep trying ~10 min.
-ONE_OFF = {**_OUTAGES, "retry_backoff_max": 60, "max_retries": 12}
+ONE_OFF = {**_OUTAGES, "retry_backoff_max": MAX_RETRY_COUNTDOWN_S, "max_retries": 12}

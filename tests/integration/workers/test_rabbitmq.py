@@ -57,7 +57,7 @@ async def test_forced_logout_fan_out_over_rabbitmq(worker, serve, settings, redi
 async def test_a_task_whose_worker_died_is_delivered_again(settings, redis, database_url, log_dir):
     """acks_late: the broker keeps a task until it has run. RabbitMQ hands a killed
     worker's task to the next worker at once (the Redis transport waits for its
-    visibility timeout, an hour by default)."""
+    visibility timeout, app.taskqueue.visibility_timeout_s)."""
     from kombu import Connection
 
     from app.taskqueue import AUDIT_DRAIN, TaskQueue

@@ -42,3 +42,20 @@ def test_schedule_intervals_come_from_settings():
         "schedule"] == 42
     for entry in schedule.values():  # a run superseded by the next is dropped, not piled up
         assert entry["options"]["expires"] >= entry["schedule"]
+
+
+def test_a_vanished_workers_task_comes_back_in_minutes_never_while_it_may_still_run():
+    """On the Redis broker an unacknowledged task is handed out again after the visibility
+    timeout: an hour by Celery's default, which left a killed worker's forced-logout fan-out
+    waiting that long. It must still outlast the longest a live task can hold its message."""
+    from workers.tasks.retry import ONE_OFF, PERIODIC
+
+    for budget in (20, 100):
+        s = Settings(workers={"task_budget_s": budget})
+        config = celery_config(s)
+        limit = config["task_time_limit"]
+        longest_countdown = max(ONE_OFF["retry_backoff_max"], PERIODIC["retry_backoff_max"])
+        visibility = config["broker_transport_options"]["visibility_timeout"]
+        # Reserved behind a task running to its limit, then its own run, after a countdown.
+        assert visibility > 2 * limit + longest_countdown
+    assert celery_config(Settings())["broker_transport_options"]["visibility_timeout"] <= 600
