@@ -21,6 +21,13 @@ blanks: only a string of exactly n characters can equal such a value, and for it
 comparisons agree; any other string equals no row. A CHAR without a length in the table's
 metadata gives no n: a string comparison on it fails closed (it counts for a deny rule and
 against an allow rule, as a placeholder without a value does).
+
+And the point check compares strings code point by code point, where Postgres compares a CITEXT
+case-insensitively and a column with a nondeterministic collation (an ICU one created with
+``deterministic = false``) as that collation says: 'Alice' equals 'alice', 'é' equals 'e' with a
+combining accent. A CITEXT is compared as text, and a column whose collation is its own COLLATE
+"C", under which only identical strings are equal. (Only equality matters: $gt and the like
+compare numbers only.)
 """
 from __future__ import annotations
 
@@ -33,7 +40,9 @@ from typing import Any
 
 from sqlalchemy import and_, cast, false, literal, not_, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.dialects.postgresql import CITEXT
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, CollationClause, ColumnElement
 from sqlalchemy.types import (ARRAY, CHAR, NCHAR, REAL, BigInteger, Boolean, Double, Enum, Float, Integer,
                               Numeric, SmallInteger, String, Text)
 
@@ -147,14 +156,15 @@ def _leaf(leaf: Leaf, context: Mapping[str, Any], columns: Mapping[str, ColumnEl
             # The cast below would cut a longer string to VARCHAR(n) (Postgres does so silently),
             # matching a stored prefix the point check denies: no element of the column equals it.
             usable = [i for i in usable if len(i) <= item_type.length]
-    if isinstance(item_type, Enum):
-        # Labels compared as text: an item that is no label is then no match, not an error.
-        column, operand_type = cast(column, PG_ARRAY(Text())), PG_ARRAY(Text())
+        column = _as_text(column, item_type)
+    if isinstance(item_type, Enum | CITEXT):
+        # Compared as text (see _as_text): an item that is no label is then no match, not an error.
+        operand_type = PG_ARRAY(Text())
     else:
         # Cast to NUMERIC[], not NUMERIC(10, 2)[]: that would round 0.105 onto an element 0.10 (and
         # fail on 10**30); the comparison itself ignores the scale.
         operand_type = PG_ARRAY(Numeric() if isinstance(item_type, Numeric) and not
-                                isinstance(item_type, Float) else item_type)
+                                isinstance(item_type, Float) else _uncollated(item_type))
     operand = literal(usable, type_=operand_type)
     if op == "$all":
         if len(usable) < len(items):
@@ -180,12 +190,46 @@ def _comparable_strings(items: list, type_) -> list[str] | None:
     return strings
 
 
-def _as_text(column: ColumnElement) -> ColumnElement:
-    """``column`` as compared with a string: an ENUM as its label's text (as asyncpg reads it),
-    never its enum type, which a VARCHAR parameter or a non-label would make an error."""
-    if isinstance(column.type, Enum):
-        return cast(column, Text())
+# Collations under which equal strings are identical; None is the database's default, which
+# Postgres does not allow to be nondeterministic.
+_EXACT_COLLATIONS = frozenset({None, "C", "POSIX"})
+
+
+def _as_text(column: ColumnElement, item_type=None) -> ColumnElement:
+    """``column`` (an array of ``item_type``, when given) as compared with strings: equal only
+    to the identical string, as the point check compares the str asyncpg reads.
+
+    An ENUM as its label's text, never its enum type, which a VARCHAR parameter or a non-label
+    would make an error. A CITEXT as text too, since citext's own comparison lowercases both
+    sides even under COLLATE "C"; and then under COLLATE "C" whatever the metadata says, as the
+    cast keeps a collation the column may have of its own (the cast already costs its indexes).
+    Any other column with a collation of its own, which may be nondeterministic ('Alice' =
+    'alice'), under COLLATE "C".
+    """
+    type_ = column.type if item_type is None else item_type
+    if isinstance(type_, Enum | CITEXT):
+        column = cast(column, Text() if item_type is None else PG_ARRAY(Text()))
+    if isinstance(type_, CITEXT) or getattr(type_, "collation", None) not in _EXACT_COLLATIONS:
+        column = _collate_c(column)
     return column
+
+
+def _collate_c(column: ColumnElement) -> ColumnElement:
+    if isinstance(column.type, ARRAY):
+        # What column.collate("C") builds, which SQLAlchemy deprecates for an array. The array's
+        # operators compare its elements under this collation.
+        return BinaryExpression(column, CollationClause("C"), operators.collate, type_=column.type)
+    return column.collate("C")
+
+
+def _uncollated(type_):
+    """``type_`` without its COLLATE, for an operand: bound as CHAR(5)[] COLLATE "ci" it would be
+    an explicit collation clashing with the column's COLLATE "C" (an error)."""
+    if getattr(type_, "collation", None) is None:
+        return type_
+    plain = type_.copy()
+    plain.collation = None
+    return plain
 
 
 # --- numbers against numeric column types --------------------------------------------------
