@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import signal
 import sys
 
@@ -11,6 +12,25 @@ from redis.exceptions import RedisError
 from app.settings import Settings, load_settings
 
 DEFAULT_GROUP = "events-tail"
+DEFAULT_CLAIM_IDLE_S = 60.0
+
+
+def _claim_idle_s(text: str) -> float:
+    # argparse turns this into "argument --claim-idle-s: ..." and exit status 2.
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        # 0 would take entries other tails are printing right now, every time.
+        raise argparse.ArgumentTypeError(f"must be a number of seconds greater than 0, not {text!r}")
+    return seconds
+
+
+def _consumer(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def register_events(sub) -> None:
@@ -22,6 +42,14 @@ def register_events(sub) -> None:
                    help=f"consumer group; each group sees every event once (default {DEFAULT_GROUP})")
     p.add_argument("--from-start", action="store_true",
                    help="start (or restart) the group at the oldest event kept instead of new ones")
+    p.add_argument("--consumer", type=_consumer, default=None, metavar="NAME",
+                   help="consumer name within the group (default: this host's name, so a restarted "
+                        "tail gets back at once what it was given and did not acknowledge); give "
+                        "two tails of one group on one host different names")
+    p.add_argument("--claim-idle-s", type=_claim_idle_s, default=DEFAULT_CLAIM_IDLE_S, metavar="SECONDS",
+                   help="take over entries another consumer of the group was given and has not "
+                        "acknowledged for this long (it is presumably gone); longer than any tail "
+                        f"takes to print a batch (default {DEFAULT_CLAIM_IDLE_S:g})")
     p.set_defaults(func=_tail)
 
 
@@ -36,7 +64,8 @@ def _tail(args: argparse.Namespace) -> int:
         return 2
     require_redis(settings)
     try:
-        return asyncio.run(tail(settings, group=args.group, from_start=args.from_start, out=sys.stdout))
+        return asyncio.run(tail(settings, group=args.group, from_start=args.from_start, out=sys.stdout,
+                                consumer=args.consumer, claim_idle_s=args.claim_idle_s))
     except KeyboardInterrupt:
         return 0  # Ctrl-C before the handler was installed: stopping is the normal way out
     except BrokenPipeError:
@@ -46,7 +75,8 @@ def _tail(args: argparse.Namespace) -> int:
         return 1
 
 
-async def tail(settings: Settings, *, group: str, from_start: bool, out) -> int:
+async def tail(settings: Settings, *, group: str, from_start: bool, out, consumer: str | None = None,
+               claim_idle_s: float = DEFAULT_CLAIM_IDLE_S) -> int:
     from app.events.tail import StreamTail
     from app.services import make_redis
 
@@ -55,7 +85,8 @@ async def tail(settings: Settings, *, group: str, from_start: bool, out) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     redis = make_redis(settings)
-    reader = StreamTail(redis=redis, stream=settings.events.stream, group=group)
+    reader = StreamTail(redis=redis, stream=settings.events.stream, group=group, consumer=consumer,
+                        claim_idle_s=claim_idle_s)
     try:
         await reader.join(from_start=from_start)
         async for batch in reader.batches():
