@@ -10,7 +10,7 @@ ACCESS_TYP = "at+jwt"  # RFC 9068: access tokens are typed, so no other JWT pass
 class AccessClaims:
     sub: str
     jti: str
-    iat: int
+    iat: int | float  # a fraction only for a token issued within its revocation epoch's second
     nbf: int
     exp: int
     roles: tuple[str, ...]
@@ -22,6 +22,6 @@ class AccessClaims:
 
     def introspection(self) -> dict:
         """RFC 7662 reply fields of an active token."""
-        return {"active": True, "token_type": "access_token", "sub": self.sub, "exp": self.exp, "iat": self.iat,
+        return {"active": True, "token_type": "access_token", "sub": self.sub, "exp": self.exp, "iat": int(self.iat),
                 "nbf": self.nbf, "jti": self.jti, "iss": self.raw.get("iss"), "aud": self.raw.get("aud"),
                 "roles": list(self.roles)}

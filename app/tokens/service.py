@@ -227,12 +227,16 @@ class TokenService:
     def _sign(self, key, user_id: str, roles: tuple[str, ...], jti: str, now: float, epoch: float,
               *, auth_time: float, family: str) -> tuple[str, int]:
         p = self.policy
-        iat = math.floor(now)
-        if iat <= epoch:
-            # Same second as the user's revocation epoch but after it: date it past the epoch.
-            iat = math.floor(epoch) + 1
+        iat = nbf = math.floor(now)
         exp = iat + p.access_ttl_s
-        claims = {"iss": p.issuer, "sub": user_id, "aud": p.audience, "exp": exp, "nbf": iat, "iat": iat,
+        if iat <= epoch:
+            # Issued after the user's revocation epoch but within its second: dated to the
+            # millisecond past it, as epochs are not whole seconds. Then an epoch later in that
+            # same second (a disable sets one before its commit and one after) ends it too, and
+            # it is not dated in the future (refused until then without a leeway).
+            iat = _millis_after(max(now, epoch))
+            exp = math.floor(iat) + 1 + p.access_ttl_s  # no later than its jti's revocation entry
+        claims = {"iss": p.issuer, "sub": user_id, "aud": p.audience, "exp": exp, "nbf": nbf, "iat": iat,
                   "jti": jti, "roles": list(roles), "auth_time": math.floor(auth_time),
                   # The refresh family (the login) the token belongs to, so that a logout made with
                   # the access token alone can end the login, not just this one token. Not a secret:
@@ -329,3 +333,12 @@ class TokenService:
     @property
     def jwks_body(self) -> bytes:
         return self.keyring.jwks_body
+
+
+def _millis_after(t: float) -> float:
+    """The first whole millisecond after ``t``: a NumericDate (RFC 7519 allows fractions) that
+    compares after ``t`` and prints in a few digits."""
+    dated = math.floor(t * 1000 + 1) / 1000
+    while dated <= t:  # float rounding
+        dated = round(dated + 0.001, 3)
+    return dated

@@ -180,7 +180,7 @@ class AccessTokenVerifier:
         auth_time = claims.get("auth_time", iat)
         if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
             raise InvalidTokenError(reason="auth_time_malformed")
-        return AccessClaims(sub=_short_string(claims, "sub"), jti=_short_string(claims, "jti"), iat=int(iat),
+        return AccessClaims(sub=_short_string(claims, "sub"), jti=_short_string(claims, "jti"), iat=iat,
                             nbf=int(nbf), exp=int(exp), roles=tuple(roles), auth_time=float(auth_time),
                             raw=claims)
 
