@@ -84,6 +84,12 @@ class VerifiedClients(RevocableCache[ClientPrincipal]):
         self.store(digest, principal, owner=principal.id, name=digest.hex(), until=now + self.ttl_s, now=now,
                    generation=generation)
 
+    def forget(self, digest: bytes) -> None:
+        if digest in self._entries:
+            # A lookup of this pair that read Postgres before the change may be storing it now.
+            self.generation += 1
+            self._drop(digest)
+
     def on_message(self, message: str) -> None:
         if message.startswith("authz:"):
             self.reset()  # roles or policies changed: role names a client holds may have gone
@@ -163,12 +169,17 @@ class ClientManager:
         _known_id(client_id)
         secret = secrets.token_urlsafe(32)
         secret_hash = await self.hasher.hash(secret)
-        async with self.sessionmaker() as session, session.begin():
-            await self._check_held(session, client_id, may_touch)
-            if not await self.repository.set_secret_hash(session, client_id, secret_hash):
-                raise NotFoundError("No such client.")
-            event = Event("auth.client.secret_rotated", None, {"client_id": client_id, **_context(client, actor)})
-            outbox.stage(session, self.publisher, event)
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await self._check_held(session, client_id, may_touch)
+                if not await self.repository.set_secret_hash(session, client_id, secret_hash):
+                    raise NotFoundError("No such client.")
+                event = Event("auth.client.secret_rotated", None, {"client_id": client_id,
+                                                                   **_context(client, actor)})
+                outbox.stage(session, self.publisher, event)
+        except NotFoundError:
+            await self._announce_retry(client_id)
+            raise
         await self._changed(client_id, event)
         return secret
 
@@ -178,12 +189,16 @@ class ClientManager:
 
         :raises NotFoundError: no such client."""
         _known_id(client_id)
-        async with self.sessionmaker() as session, session.begin():
-            await self._check_held(session, client_id, may_touch)
-            if not await self.repository.delete(session, client_id):
-                raise NotFoundError("No such client.")
-            event = Event("auth.client.deleted", None, {"client_id": client_id, **_context(client, actor)})
-            outbox.stage(session, self.publisher, event)
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await self._check_held(session, client_id, may_touch)
+                if not await self.repository.delete(session, client_id):
+                    raise NotFoundError("No such client.")
+                event = Event("auth.client.deleted", None, {"client_id": client_id, **_context(client, actor)})
+                outbox.stage(session, self.publisher, event)
+        except NotFoundError:
+            await self._announce_retry(client_id)
+            raise
         await self._changed(client_id, event)
 
     async def list_clients(self) -> list[ClientSummary]:
@@ -249,7 +264,16 @@ class ClientManager:
             raise UnknownRoleError(f"No such role: {', '.join(sorted(missing))}.", roles=sorted(missing))
 
     async def _changed(self, client_id: str, event: Event) -> None:
+        # The processes hear of the change first: the relay may fail on Redis or Postgres
+        # (503) after the commit, and a retry would then find nothing to change.
+        await self._invalidate(client_id)
         await self.relay.relay([event.id])
+
+    async def _announce_retry(self, client_id: str) -> None:
+        """A rotation or deletion that finds no client may be the retry of a deletion that
+        committed and then failed to announce itself (503): announce anyway, or the other
+        processes accept the deleted credential until their memory of it expires. (A spurious
+        announcement only makes them check that client's credentials against Postgres again.)"""
         await self._invalidate(client_id)
 
     async def _invalidate(self, client_id: str) -> None:
@@ -284,6 +308,10 @@ class ClientManager:
                 record = await self.repository.by_client_id(session, client_id)
         verdict = await self.hasher.verify(record.secret_hash if record else None, secret[:_SECRET_MAX])
         if not verdict.ok or record is None or record.disabled or not hmac.compare_digest(record.client_id, client_id):
+            if verified is not None:
+                # Remembered, yet refused by Postgres: a change whose announcement never
+                # arrived. Kept, it would be served again as soon as the link is proven current.
+                verified.forget(digest)
             if self.throttle is not None:
                 await self.throttle.failed(attempt)
             raise InvalidClientError(realm)
