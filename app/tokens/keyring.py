@@ -8,13 +8,17 @@ its row, private half included, is deleted by the next rotation.
 
 Processes reload the set when a rotation is announced on the invalidation channel
 (message ``keys``), every ``reload_s`` anyway, and when a token names a kid they
-have not seen (at most once a second, so hostile kids cannot drive reloads).
+have not seen (at most once a second, so hostile kids cannot drive reloads). One load
+runs at a time: requests that want one while it is in flight wait for it, unless it
+started too early to serve them.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, text, update
@@ -40,6 +44,15 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
+@dataclass(eq=False)
+class _Load:
+    """One read of the key set, shared by every caller it is recent enough for."""
+    seq: int  # loads started before it, plus one
+    messages: int  # ``keys`` messages (and resets) heard before it started: it reflects them all
+    started_at: float
+    task: asyncio.Task = field(init=False)
+
+
 class KeyRing:
     def __init__(self, *, sessionmaker: async_sessionmaker, passphrase: bytes, algorithm: str,
                  retain_s: float, reload_s: float, publisher: EventPublisher | None = None) -> None:
@@ -54,9 +67,15 @@ class KeyRing:
         self.signing: SigningKey | None = None
         self.by_kid: dict[str, SigningKey] = {}
         self.jwks_body: bytes = b'{"keys":[]}'
+        # started_at of the last load that finished (or failed keeping the keys it had).
         self._loaded_at = 0.0
-        self._stale = True
-        self._lock = asyncio.Lock()
+        # Staleness as counts, not a flag: a message heard while a load is in flight may
+        # announce a key that load already missed, and must not be cleared by it.
+        self._messages = 1  # nothing is loaded yet: as if a message had come
+        self._covered = 0  # ``messages`` of the last load that succeeded
+        self._started = 0  # loads started
+        self._started_at = 0.0  # when the last one started: unknown kids wait a second from this
+        self._loading: _Load | None = None
         # The newest key whose private half the passphrase does not open (lost or changed
         # passphrase): its public half still verifies; a new key takes over signing.
         self._undecryptable: str | None = None
@@ -98,28 +117,72 @@ class KeyRing:
         if not KID_PATTERN.fullmatch(kid):
             return None
         await self.refresh_if_due()
-        key = self.by_kid.get(kid)
-        if key is None and now_s() - self._loaded_at >= UNKNOWN_KID_RELOAD_S:
-            # Maybe another process rotated a moment ago and its message is in flight.
-            await self.reload()
-            key = self.by_kid.get(kid)
-        return key
+        if kid not in self.by_kid:
+            # Maybe another process rotated a moment ago and its message is in flight. Any load
+            # in flight may bring the key; starting one is what forged kids must not do freely.
+            await self._load(accept=lambda load: True,
+                             may_start=lambda: (kid not in self.by_kid
+                                                and now_s() - self._started_at >= UNKNOWN_KID_RELOAD_S))
+        return self.by_kid.get(kid)
 
     def on_message(self, message: str) -> None:
         if message == KEYS_MESSAGE:
-            self._stale = True
+            self._messages += 1
 
     def reset(self) -> None:
         # Rotation messages may have been missed while the link was down.
-        self._stale = True
+        self._messages += 1
 
     async def refresh_if_due(self) -> None:
-        if self._stale or now_s() - self._loaded_at >= self.reload_s:
-            await self.reload()
+        heard = self._messages
+
+        def due() -> bool:
+            return self._covered < heard or now_s() - self._loaded_at >= self.reload_s
+
+        if due():
+            await self._load(accept=lambda load: load.messages >= heard, may_start=due)
 
     async def reload(self) -> None:
-        async with self._lock:
-            now = now_s()
+        """Read the key set afresh: the result reflects every write committed before the call
+        (a load already in flight may have read before it, so this waits for a newer one)."""
+        before = self._started
+        await self._load(accept=lambda load: load.seq > before, may_start=lambda: True)
+
+    async def _load(self, *, accept: Callable[[_Load], bool], may_start: Callable[[], bool]) -> None:
+        """Wait for a load that ``accept``s, starting one if none is in flight and ``may_start()``
+        (asked again after each wait: another caller's load may have done the work).
+        The accepted load's failure is each waiter's; the load survives a waiter's cancellation,
+        so a client that hangs up cannot make the next caller start another."""
+        while True:
+            load = self._loading
+            if load is None:
+                if not may_start():
+                    return
+                load = self._start()
+            elif not accept(load):
+                await asyncio.wait([load.task])
+                continue
+            await asyncio.shield(load.task)
+            return
+
+    def _start(self) -> _Load:
+        self._started += 1
+        load = _Load(seq=self._started, messages=self._messages, started_at=now_s())
+        self._started_at = load.started_at
+        self._loading = load
+        load.task = asyncio.create_task(self._read(load), name="keyring-load")
+        load.task.add_done_callback(lambda task: self._finished(load))
+        return load
+
+    def _finished(self, load: _Load) -> None:
+        if self._loading is load:
+            self._loading = None
+        if not load.task.cancelled():
+            load.task.exception()  # its waiters got it; none left must not mean a warning at exit
+
+    async def _read(self, load: _Load) -> None:
+        try:
+            now = load.started_at
             try:
                 async with self.sessionmaker() as session:
                     rows = list(await session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at)))
@@ -130,32 +193,40 @@ class KeyRing:
                     self._loaded_at = now
                     return
                 raise
-            by_kid: dict[str, SigningKey] = {}
-            signing = None
-            self._undecryptable = None
-            for row in rows:
-                superseded = _ts(row.superseded_at)
-                if superseded is not None and now >= superseded + self.retain_s:
-                    continue
-                current = superseded is None and row.alg == self.algorithm
-                try:
-                    key = self._key(row, with_private=current)
-                except KeyPassphraseError:
-                    log.error("signing key %s cannot be decrypted with this passphrase; it only verifies "
-                              "now and a new key will sign", row.kid)
-                    key = self._key(row, with_private=False)
-                    self._undecryptable = row.kid
-                    current = False
-                by_kid[key.kid] = key
-                if current:
-                    signing = key  # rows are oldest first: the newest wins
-            self.by_kid = by_kid
-            self.signing = signing
-            if signing is not None and signing.kid != self._replaced:
-                self._replaced = None  # another process with this passphrase made it: all agree again
-            self.jwks_body = json.dumps({"keys": [self._published(k) for k in by_kid.values()]}).encode()
+            self._install(rows, now)
             self._loaded_at = now
-            self._stale = False
+            self._covered = max(self._covered, load.messages)
+        finally:
+            # Here as well as in the done callback: a waiter that wakes before that callback
+            # has run must not find this finished load still "in flight".
+            if self._loading is load:
+                self._loading = None
+
+    def _install(self, rows: list[SigningKeyRow], now: float) -> None:
+        by_kid: dict[str, SigningKey] = {}
+        signing = None
+        self._undecryptable = None
+        for row in rows:
+            superseded = _ts(row.superseded_at)
+            if superseded is not None and now >= superseded + self.retain_s:
+                continue
+            current = superseded is None and row.alg == self.algorithm
+            try:
+                key = self._key(row, with_private=current)
+            except KeyPassphraseError:
+                log.error("signing key %s cannot be decrypted with this passphrase; it only verifies "
+                          "now and a new key will sign", row.kid)
+                key = self._key(row, with_private=False)
+                self._undecryptable = row.kid
+                current = False
+            by_kid[key.kid] = key
+            if current:
+                signing = key  # rows are oldest first: the newest wins
+        self.by_kid = by_kid
+        self.signing = signing
+        if signing is not None and signing.kid != self._replaced:
+            self._replaced = None  # another process with this passphrase made it: all agree again
+        self.jwks_body = json.dumps({"keys": [self._published(k) for k in by_kid.values()]}).encode()
 
     def _key(self, row: SigningKeyRow, *, with_private: bool) -> SigningKey:
         private = decrypt_private_key(row.private_pem, self.passphrase) if with_private else None
