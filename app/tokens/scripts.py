@@ -5,7 +5,10 @@ together in one round trip.
 Keys (``P`` = "<prefix>:"):
   P rt:<h>        refresh token record (hash): fam uid exp state(live|spent) spent next blob;
                   ``h`` is the SHA-256 of the token; kept until the family's absolute
-                  expiry so a spent token is recognised when it comes back
+                  expiry so a spent token is recognised when it comes back. While it is the
+                  family's current token: shared (how many grace replies that have not failed
+                  handed it out) and, if its rotation failed while it was shared, undo undo_jti
+                  undo_event (see UNDO_ROTATION)
   P rf:<fam>      family (hash): uid created abs auth revoked(0|1) current
   P rf:<fam>:j    zset: jti of access tokens issued in the family -> their exp
   P u:<uid>:t     zset: the user's families -> absolute expiry (for revoke-all)
@@ -200,8 +203,12 @@ if r[5] and now - tonumber(r[5]) <= grace then
       register_jti()
       append(KEYS[2], related_event(nil, uid, fam, 'grace'))
       local version, known, roles = held_roles(uid)
-      local out = {'grace', uid, fam, f[5], epoch, redis.call('HGET', P .. 'rt:' .. h, 'exp') or '0',
-                   version, known, roles}
+      local hkey = P .. 'rt:' .. h
+      local hexp = redis.call('HGET', hkey, 'exp')
+      -- Handed out: a failed rotation to it may no longer be undone (RELEASE_GRACE, if this
+      -- request fails too, gives that back).
+      if hexp then redis.call('HINCRBY', hkey, 'shared', 1) end
+      local out = {'grace', uid, fam, f[5], epoch, hexp or '0', version, known, roles}
       for _, b in ipairs(blobs) do table.insert(out, b) end
       return out
     end
@@ -216,6 +223,64 @@ revoke_family(fam, uid, now, leeway, channel)
 append(KEYS[2], related_event('auth.token.reuse_detected', uid, fam, nil))
 append(KEYS[2], related_event('auth.token.revoked', uid, fam, 'reuse_detected'))
 return {'reused', uid, fam}
+"""
+
+# Undoing a rotation whose request failed after REFRESH ran (Postgres down while it read the
+# roles, a token it could not sign): the presented token is live again, its successor gone,
+# the access jti registered for it dropped, so the client's retry is a plain refresh even after
+# the grace window. Only while nothing else happened since: the presented token still names
+# the successor, which is still the family's (not revoked) current token and unspent. A
+# successor that a grace reply handed a sibling request is not taken back while that reply may
+# have reached its client: the undo waits (fields undo undo_jti undo_event on the successor)
+# until every such sibling failed too (RELEASE_GRACE), and never happens if one succeeded.
+# Returns undone, pending (waiting for siblings) or moved (nothing undone).
+_UNDO = """
+local function undo_rotation(h, nh, jti, envelope, stream)
+  local pkey, nkey = P .. 'rt:' .. h, P .. 'rt:' .. nh
+  local r = redis.call('HMGET', pkey, 'fam', 'state', 'next')
+  if not r[1] or r[2] ~= 'spent' or r[3] ~= nh then return 'moved' end
+  local fkey = P .. 'rf:' .. r[1]
+  local f = redis.call('HMGET', fkey, 'revoked', 'current')
+  if f[1] ~= '0' or f[2] ~= nh then return 'moved' end
+  local s = redis.call('HMGET', nkey, 'state', 'shared')
+  if s[1] ~= 'live' then return 'moved' end
+  if tonumber(s[2] or '0') > 0 then
+    redis.call('HSET', nkey, 'undo', h, 'undo_jti', jti, 'undo_event', envelope)
+    return 'pending'
+  end
+  redis.call('HSET', pkey, 'state', 'live')
+  redis.call('HDEL', pkey, 'spent', 'next', 'blob')
+  redis.call('HSET', fkey, 'current', h)
+  redis.call('DEL', nkey)
+  redis.call('ZREM', fkey .. ':j', jti)
+  redis.call('XADD', stream, '*', 'event', envelope)
+  return 'undone'
+end
+"""
+
+# KEYS: presented token record, its successor's record, stream.
+# ARGV: P, presented hash, successor hash, the rotation's jti, the event of the undo (complete).
+UNDO_ROTATION = _COMMON + _UNDO + """
+return undo_rotation(ARGV[2], ARGV[3], ARGV[4], ARGV[5], KEYS[3])
+"""
+
+# KEYS: the record of the token a grace reply handed out, stream. ARGV: P, its hash, the grace
+# request's jti. A grace request failed after REFRESH ran: its jti is dropped and its hand-out
+# no longer counts; if it was the last one and the rotation to that token failed too, that
+# rotation is undone now. Returns undone, moved, released or unknown.
+RELEASE_GRACE = _COMMON + _UNDO + """
+local r = redis.call('HMGET', KEYS[1], 'fam', 'shared', 'undo', 'undo_jti', 'undo_event')
+if not r[1] then return 'unknown' end
+redis.call('ZREM', P .. 'rf:' .. r[1] .. ':j', ARGV[3])
+local n = tonumber(r[2] or '0')
+if n > 1 then
+  redis.call('HINCRBY', KEYS[1], 'shared', -1)
+  return 'released'
+end
+redis.call('HDEL', KEYS[1], 'shared')
+if not r[3] then return 'released' end
+redis.call('HDEL', KEYS[1], 'undo', 'undo_jti', 'undo_event')
+return undo_rotation(r[3], ARGV[2], r[4], r[5], KEYS[2])
 """
 
 # KEYS: the user's roles hash. ARGV: the version a refresh read before it asked Postgres ('' if

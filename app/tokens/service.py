@@ -1,6 +1,7 @@
 """Token use cases: grants, verification, revocation, introspection. Knows nothing of HTTP."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
@@ -23,10 +24,11 @@ from app.tokens.keyring import KeyRing
 from app.tokens.opaque import (hash_refresh_token, looks_like_refresh_token, new_family_id, new_refresh_token,
                                open_successor, seal_successor)
 from app.tokens.signer import sign_access_token
-from app.tokens.store import RedisTokenStore
+from app.tokens.store import RedisTokenStore, Rotation
 from app.tokens.verify import AccessTokenVerifier
 
 security_log = logging.getLogger("app.security")
+log = logging.getLogger("app.tokens")
 SWEEP_BATCH = 500
 HEADER_FIELD_MAX = 8190  # aiohttp's default max_field_size
 
@@ -210,19 +212,55 @@ class TokenService:
                 if self.cache is not None:
                     self.cache.on_message(f"u:{rotation.user_id}")
             raise InvalidGrantError()
-        roles = rotation.roles
-        if roles is None:
-            # Not known in Redis, or changed since: a role change reaches token holders at their
-            # next refresh. (Disabling moves the user's epoch, which the rotation script checks.)
-            roles = await active_roles(self.sessionmaker.kw["bind"], rotation.user_id)
-            if roles is None:
-                await self.store.revoke_family_of(hash_refresh_token(successor), now_s(), Event(
-                    "auth.token.revoked", None, {"reason": "account_unavailable", **context}))
-                raise InvalidGrantError()
-            await self.store.remember_roles(rotation.user_id, rotation.roles_version, roles, p.refresh_ttl_s)
-        access, expires_in = self._sign(key, rotation.user_id, roles, jti, now, rotation.epoch,
-                                        auth_time=rotation.auth_time, family=rotation.family)
+        # The script has rotated (or handed out the current token): a failure from here to the
+        # reply must not leave the presented token spent, or the client's retry after the grace
+        # window would be taken for reuse and end the login.
+        try:
+            roles = await self._roles_of(rotation)
+            signed = None if roles is None else self._sign(
+                key, rotation.user_id, roles, jti, now, rotation.epoch, auth_time=rotation.auth_time,
+                family=rotation.family)
+        except (Exception, asyncio.CancelledError):
+            await self._take_back(rotation, refresh_token, successor, jti, context)
+            raise
+        if signed is None:
+            await self.store.revoke_family_of(hash_refresh_token(successor), now_s(), Event(
+                "auth.token.revoked", None, {"reason": "account_unavailable", **context}))
+            raise InvalidGrantError()
+        access, expires_in = signed
         return IssuedTokens(access, expires_in, successor, rotation.refresh_expires_at, rotation.user_id, jti)
+
+    async def _roles_of(self, rotation: Rotation) -> tuple[str, ...] | None:
+        """The roles for the access token of a refresh; None if the account is gone or disabled."""
+        if rotation.roles is not None:
+            return rotation.roles
+        # Not known in Redis, or changed since: a role change reaches token holders at their
+        # next refresh. (Disabling moves the user's epoch, which the rotation script checks.)
+        roles = await active_roles(self.sessionmaker.kw["bind"], rotation.user_id)
+        if roles is not None:
+            await self.store.remember_roles(rotation.user_id, rotation.roles_version, roles,
+                                            self.policy.refresh_ttl_s)
+        return roles
+
+    async def _take_back(self, rotation: Rotation, presented: str, successor: str, jti: str,
+                         context: dict) -> None:
+        """A refresh failed after its script ran: put the presented token back as it was (a
+        rotation is undone; a grace hand-out stops counting), so the retry is a plain refresh."""
+        try:
+            if rotation.outcome == "rotated":
+                await self.store.undo_rotation(
+                    token_hash=hash_refresh_token(presented), new_hash=hash_refresh_token(successor), jti=jti,
+                    event=Event("auth.token.revoked", rotation.user_id,
+                                {"reason": "refresh_failed", "token_type": "refresh_token", "jti": jti,
+                                 **context, "family": rotation.family}))
+            else:
+                await self.store.release_grace(handed_hash=hash_refresh_token(successor), jti=jti)
+        except Exception as e:
+            # Most likely Redis itself failed, which the undo needs too. The successor stays
+            # stored, so a retry within grace_s gets it (the grace path); a later one is reuse.
+            log.warning("a refresh of family %s failed after its rotation, which could not be undone (%s); "
+                        "a retry within %ss gets the successor", rotation.family, type(e).__name__,
+                        self.policy.grace_s)
 
     def _sign(self, key, user_id: str, roles: tuple[str, ...], jti: str, now: float, epoch: float,
               *, auth_time: float, family: str) -> tuple[str, int]:

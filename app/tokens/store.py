@@ -64,6 +64,8 @@ class RedisTokenStore:
         self._issue = redis.register_script(scripts.ISSUE)
         self._refresh = redis.register_script(scripts.REFRESH)
         self._remember_roles = redis.register_script(scripts.REMEMBER_ROLES)
+        self._undo_rotation = redis.register_script(scripts.UNDO_ROTATION)
+        self._release_grace = redis.register_script(scripts.RELEASE_GRACE)
         self._revoke_family = redis.register_script(scripts.REVOKE_FAMILY)
         self._revoke_family_id = redis.register_script(scripts.REVOKE_FAMILY_ID)
         self._revoke_jti = redis.register_script(scripts.REVOKE_JTI)
@@ -140,6 +142,20 @@ class RedisTokenStore:
         if outcome == "throttled":
             return Rotation(outcome, wait_ms=int(values[1]))
         return Rotation(outcome, *(values[1:3] if len(values) >= 3 else ()))
+
+    async def undo_rotation(self, *, token_hash: str, new_hash: str, jti: str, event: Event) -> str:
+        """Undo a ``rotated`` outcome whose request failed before its reply (scripts.UNDO_ROTATION):
+        ``undone`` (and ``event`` emitted), ``pending`` (a grace reply handed the successor out;
+        undone if every such request fails too) or ``moved`` (something happened since: nothing)."""
+        return _s(await self._undo_rotation(
+            keys=[self.token_key(token_hash), self.token_key(new_hash), self.publisher.stream],
+            args=[self.p, token_hash, new_hash, jti, self._encode(event)]))
+
+    async def release_grace(self, *, handed_hash: str, jti: str) -> str:
+        """A ``grace`` outcome's request failed before its reply: its hand-out of ``handed_hash``
+        no longer counts (scripts.RELEASE_GRACE)."""
+        return _s(await self._release_grace(keys=[self.token_key(handed_hash), self.publisher.stream],
+                                            args=[self.p, handed_hash, jti]))
 
     async def remember_roles(self, user_id: str, version: str, roles: tuple[str, ...], ttl_s: int) -> bool:
         """Keep the roles a refresh read from Postgres for the next ones, unless they changed
