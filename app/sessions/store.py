@@ -330,18 +330,41 @@ class RedisSessionStore:
 
     async def update_profile(self, user_id: str, *, email: str, roles: tuple[str, ...]) -> None:
         """Rewrite the denormalised email/roles on every live session of the user, and
-        invalidate the roles the refresh grant keeps (called after the change commits)."""
+        invalidate the roles the refresh grant keeps (called after the change commits).
+
+        The roles mark goes first, in a step of its own, and only then is the index read: a
+        session write (CREATE, atomic) lands either before the mark or after it in Redis's
+        order. Before it, the session is in the index when it is read (ZADD is in CREATE's
+        script) and the rewrite below reaches it. After it, session_guard compares the mark
+        with when that session's roles were read: read before ``at`` (which is after the
+        commit), it is refused (RolesChangedError: the caller reads the roles again, as of
+        after the commit); read at or after ``at``, they are the committed roles already.
+        Marking after the index read instead (as this did) let a session written in between
+        pass the guard (no mark yet) without being listed: it kept the old roles until its
+        absolute timeout. Other writers of the mark (the refresh grant's REMEMBER_ROLES) keep
+        ``at``; a later change only moves it later (refusing more). If Redis fails between the
+        steps, the mark stands (new sessions already get the new roles) and the caller's retry
+        (503) rewrites the rest.
+
+        The invalidation is published in the rewrite's own MULTI, after it: a process that
+        read a session before then either stores it under an older cache generation (skipped)
+        or drops it on the message; one that reads after it reads the rewritten value. Sessions
+        written after the mark need no invalidation (refused, or holding the new roles)."""
         roles_key = self.keys.user_roles(user_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            for sh in await self.all_for_user(user_id):
-                # A script, not SET: a write must not resurrect a session that just ended.
-                await self._set_profile(keys=[self.keys.session(sh)], args=[email, ",".join(roles)], client=pipe)
             # A fresh version rather than a delete: a refresh that read Postgres before the
             # change committed then fails its compare-and-set instead of writing stale roles.
             pipe.delete(roles_key)
             # 'at': sessions whose roles were read before now are refused (scripts.session_guard).
             pipe.hset(roles_key, mapping={"v": secrets.token_urlsafe(12), "at": repr(now_s())})
             pipe.expire(roles_key, ROLES_MARK_TTL_S)
+            await pipe.execute()
+        # Only now: every session written before the mark is in the index from here on.
+        sid_hashes = await self.all_for_user(user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for sh in sid_hashes:
+                # A script, not SET: a write must not resurrect a session that just ended.
+                await self._set_profile(keys=[self.keys.session(sh)], args=[email, ",".join(roles)], client=pipe)
             pipe.publish(self.keys.channel, f"u:{user_id}")
             await pipe.execute()
 
