@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from app.passwords.hasher import Argon2Hasher
 from app.passwords.policy import PasswordPolicy, normalize
 from app.sessions.manager import (ClientInfo, RevokedMeanwhileError, RolesChangedError, SessionManager,
                                   StartedSession)
-from app.sessions.record import SessionRecord
+from app.sessions.record import HeldCredential, SessionRecord
 from app.throttle import Attempt, SuccessCommit, Throttle, account_key
 
 if TYPE_CHECKING:
@@ -227,9 +228,12 @@ class AccountManager:
             await self.throttle.succeeded(attempt)
 
     async def reauthenticate(self, user_id: str, password: str, code: str | None, client: ClientInfo,
-                             current: SessionRecord, device: str | None = None) -> StartedSession:
+                             current: SessionRecord,
+                             device: str | None = None) -> tuple[UserRecord, StartedSession]:
         """Step-up: the password again (and a code with MFA on) moves the session's
-        auth_time to now. The session id rotates, as at every privilege change.
+        auth_time to now. The session id rotates, as at every privilege change. Returns the
+        account as read for the password check (a device trusted for this step is dated from
+        that read, as at login) and the new session.
 
         :raises InvalidCredentialsError: wrong password.
         :raises InvalidMfaCodeError: MFA is on and the code is missing or wrong.
@@ -253,7 +257,7 @@ class AccountManager:
             events=[Event("auth.reauthenticated", user.id, {"handle_before": current.handle,
                                                              **client.context()})])
         await self.sessions.end(current, client, reason="reauthenticated")
-        return started
+        return user, started
 
     async def remember_device(self, email: str, current: str | None = None,
                               since: float | None = None) -> str | None:
@@ -269,14 +273,17 @@ class AccountManager:
         if self.throttle is not None:
             await self.throttle.revoke_devices(account_key("user", user.email), keep)
 
-    async def change_password(self, user_id: str, current: str, new: str, client: ClientInfo,
-                              current_session: str | None, device: str | None = None) -> StartedSession | None:
+    async def change_password(self, user_id: str, current: str, new: str, client: ClientInfo, *,
+                              held: HeldCredential | None, caller_session: SessionRecord | None,
+                              device: str | None = None) -> StartedSession | None:
         """Set a new password, end every session and token of the user, stop trusting every
-        device but the caller's ``device``, and (for a cookie caller) start a fresh session so
-        the caller stays logged in under a new id.
+        device but the caller's ``device``, and (for a cookie caller, ``caller_session``) start a fresh
+        session so the caller stays logged in under a new id. ``held``: the caller's credential,
+        which must still be held when the change lands.
 
         :raises InvalidCredentialsError: the current password is wrong.
         :raises WeakPasswordError: the policy refuses the new password.
+        :raises CredentialGoneError: the caller's session or token ended meanwhile.
         """
         async with self.sessionmaker() as session:
             user = await self.users.by_id(session, user_id)
@@ -293,8 +300,9 @@ class AccountManager:
         new_hash = await self.hasher.hash(new)
         # Revoked before the commit as well as after it: if Redis fails after the commit (503),
         # what the old password opened must not live on, and the owner's retry cannot help
-        # (their current password is the new one). A failed commit just logs the user out.
-        await self.sessions.revoke_everything_before(user.id, now_s())
+        # (their current password is the new one). A failed commit just logs the user out. And
+        # only while the caller's own credential stands, checked in the same atomic step.
+        await self.sessions.revoke_everything_before(user.id, now_s(), held=held)
         await self._revoke_devices(user, keep=device)
         async with self.sessionmaker() as session, session.begin():
             if not await self.users.change_password(session, user.id, new_hash, changed_at=changed_at):
@@ -306,18 +314,22 @@ class AccountManager:
         await self.relay.relay([event.id])
         # Again after the commit: a device trusted meanwhile was earned with the old password.
         await self._revoke_devices(user, keep=device)
-        return await self._logins_ended(user, client, current_session=current_session,
-                                        reason="password_changed")
+        return await self._logins_ended(user, client, caller_session=caller_session, reason="password_changed")
 
-    async def enable_mfa(self, user_id: str, code: str, client: ClientInfo, current_session: str | None,
+    async def enable_mfa(self, user_id: str, code: str, client: ClientInfo, *, held: HeldCredential,
+                         caller_session: SessionRecord | None,
                          device: str | None = None) -> tuple[list[str], StartedSession | None]:
         """Confirm TOTP enrolment with a first code; returns the recovery codes and, for a
-        cookie caller, its fresh session. Every session and token of the user ends, as at a
-        password change: what the password alone opened (a thief's login among them) must
-        not outlive the moment a code is needed too.
+        cookie caller (``caller_session``), its fresh session. Every session and token of the user
+        ends, as at a password change: what the password alone opened (a thief's login among
+        them) must not outlive the moment a code is needed too. ``held``: the caller's
+        credential, which must still be held when the enrolment lands.
 
         :raises MfaNotConfiguredError, MfaSetupNotStartedError, MfaAlreadyEnabledError,
             InvalidMfaCodeError, TooManyAttemptsError: nothing was enabled and nothing ended.
+        :raises CredentialGoneError: the caller's session or token ended meanwhile (the
+            owner's remedy against a thief enrolling an authenticator of their own);
+            nothing was enabled.
         """
         user = await self.active_user(user_id)
         if self.mfa is None:
@@ -327,18 +339,25 @@ class AccountManager:
 
         async def end_logins_before_commit() -> None:
             # Before the commit as well as after it: if Redis fails after the commit (503), the
-            # retry finds MFA on already, and the thief's session would live on.
-            await self.sessions.revoke_everything_before(user.id, now_s())
+            # retry finds MFA on already, and the thief's session would live on. The caller's
+            # credential is checked in the same atomic step: the request may have been
+            # authenticated long ago (its body can come whenever its sender likes), and a
+            # remedy that landed since must win, or the thief's authenticator would lock the
+            # owner out.
+            await self.sessions.revoke_everything_before(user.id, now_s(), held=held)
 
         codes = await self.mfa.confirm_setup(user, code, client, device=device,
                                              before_commit=end_logins_before_commit)
-        return codes, await self._logins_ended(user, client, current_session=current_session,
-                                               reason="mfa_enabled")
+        # A code from a secret made moments ago proves no password: the caller's session
+        # carries on with its login's auth_time (step-up) and absolute deadline.
+        return codes, await self._logins_ended(user, client, caller_session=caller_session, reason="mfa_enabled",
+                                               carry_over=True)
 
-    async def _logins_ended(self, user: UserRecord, client: ClientInfo, *, current_session: str | None,
-                            reason: str) -> StartedSession | None:
+    async def _logins_ended(self, user: UserRecord, client: ClientInfo, *, caller_session: SessionRecord | None,
+                            reason: str, carry_over: bool = False) -> StartedSession | None:
         """After a commit that raised what a login needs: every session and token of the user
-        ends, and a cookie caller (``current_session``) gets a fresh session under a new id."""
+        ends, and a cookie caller (``caller_session``) gets a fresh session under a new id; with
+        ``carry_over``, one with that session's auth_time and absolute deadline."""
         # Taken after the commit: a login that read the old account read it before now, so its
         # session or token (dated from that read, UserRecord.read_at) falls under the epoch.
         epoch = now_s()
@@ -346,18 +365,23 @@ class AccountManager:
         # then remove the state and tell the audit trail which sessions ended.
         await self.sessions.revoke_everything_before(user.id, epoch)
         await self.sessions.end_all(user.id, client, reason=reason)
-        if current_session is None:
+        if caller_session is None:
             return None
         # The caller's new session rests on the account as read after the epoch: a disable
         # that committed since leaves none (its own epoch, set at or after this read, would
         # refuse the session, which nothing else would end: the session check reads no
         # account row).
-        async with self.sessionmaker() as session:
-            fresh = await self.users.by_id(session, user.id)
+        async with self.sessionmaker() as db:
+            fresh = await self.users.by_id(db, user.id)
         if fresh is None or fresh.disabled:
             return None
+        kept = {"auth_time": caller_session.auth_time, "absolute_expires_at": caller_session.absolute_expires_at} \
+            if carry_over else {}
         try:
-            return await self._open_session(fresh, client=client, not_before=epoch, credentials_at=fresh.read_at)
+            # Dated just past this epoch, not from the read above: any epoch set after this one
+            # (an admin's forced logout, the owner's own password change) refuses it.
+            return await self._open_session(fresh, client=client, not_before=epoch,
+                                            credentials_at=math.nextafter(epoch, math.inf), **kept)
         except RevokedMeanwhileError:
             return None
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.authz.principal import UserPrincipal
-from app.errors import InvalidCredentialsError
+from app.errors import InvalidCredentialsError, UnauthenticatedError
 from app.http.appkeys import SERVICES, SESSION_REPLIES, SETTINGS
-from app.http.authn import principal_of, require_session, require_user
+from app.http.authn import held_credential, principal_of, require_session, require_user
 from app.http.body import read_model
 from app.http.clientinfo import client_info
 from app.http.cookies import CookieTransport
@@ -17,6 +17,7 @@ from app.passwords.policy import normalize
 from app.mfa.manager import MfaPending
 from app.http.schemas import Credentials, PasswordChange
 from app.http.views import session_item, session_reply
+from app.sessions.record import SessionRecord
 from app.http.token_routes import end_token_login
 
 routes = web.RouteTableDef()
@@ -67,12 +68,26 @@ async def current_session(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     user = require_user(request)
     response = web.Response(status=204)
-    if user.session is not None:
-        await request.app[SERVICES].sessions.logout(user.session, client_info(request))
+    session = user.session or await _presented_session(request)
+    if session is not None:
+        await request.app[SERVICES].sessions.logout(session, client_info(request))
+    if session is not None or _cookies(request).read(request):
         _cookies(request).clear(response)
     # Token callers: the presented access token (and a cookie-borne refresh family) end too.
     await end_token_login(request, response)
     return response
+
+
+async def _presented_session(request: web.Request) -> SessionRecord | None:
+    """The live session of a session cookie sent beside the access cookie that authenticated
+    the request (which takes precedence): logging out of the browser ends it as well."""
+    session_id = _cookies(request).read(request)
+    if not session_id:
+        return None
+    try:
+        return await request.app[SERVICES].sessions.resolve(session_id)
+    except UnauthenticatedError:  # SessionExpiredError too: nothing left to end
+        return None
 
 
 @routes.get("/auth/sessions")
@@ -107,10 +122,9 @@ async def end_other_sessions(request: web.Request) -> web.Response:
 async def change_password(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await read_model(request, PasswordChange)
-    by_session = user.method == "session"
     started = await request.app[SERVICES].accounts.change_password(
         user.id, body.current_password, body.new_password, client_info(request),
-        current_session=user.session_id if by_session else None, device=presented_device(request))
+        held=held_credential(request, user), caller_session=user.session, device=presented_device(request))
     # Sessions ended and the epoch set above; the worker's fan-out revokes the tokens.
     await request.app[SERVICES].forced_logout.after_logins_ended(user.id, "password_changed")
     response = web.Response(status=204)

@@ -10,6 +10,7 @@ from app.errors import AuthError, ServiceUnavailableError, TooManyAttemptsError,
 from app.http.appkeys import AUTH_FAILURE, AUTHENTICATORS, FORGET_COOKIE, PRINCIPAL, SERVICES, request_id
 from app.http.cookies import CookieTransport
 from app.http.memo import SourceMemo
+from app.sessions.record import HeldCredential
 
 security_log = logging.getLogger("app.security")
 
@@ -82,6 +83,14 @@ def require_user(request: web.Request) -> UserPrincipal:
     if isinstance(failure, UnauthenticatedError):
         raise failure
     raise UnauthenticatedError()
+
+
+def held_credential(request: web.Request, user: UserPrincipal) -> HeldCredential:
+    """The session or token ``user`` authenticated with, to be checked again as a change lands."""
+    services = request.app[SERVICES]
+    if user.session is not None:
+        return services.sessions.held(user.session)
+    return services.tokens.verifier.held(user.token_claims or {})
 
 
 def require_session(request: web.Request) -> UserPrincipal:

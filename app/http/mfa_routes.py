@@ -5,7 +5,7 @@ from aiohttp import web
 
 from app.authz.principal import UserPrincipal
 from app.http.appkeys import SERVICES
-from app.http.authn import principal_of, require_user
+from app.http.authn import held_credential, principal_of, require_user
 from app.http.body import read_model
 from app.http.clientinfo import client_info
 from app.http.device_cookie import presented_device
@@ -50,9 +50,8 @@ async def totp_confirm(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     caller = require_user(request)
     codes, started = await services.accounts.enable_mfa(
-        caller.id, body.code, client_info(request),
-        current_session=caller.session_id if caller.method == "session" else None,
-        device=presented_device(request))
+        caller.id, body.code, client_info(request), held=held_credential(request, caller),
+        caller_session=caller.session, device=presented_device(request))
     # Every login of the user ended, as at a password change; the fan-out revokes the tokens.
     await services.forced_logout.after_logins_ended(caller.id, "mfa_enabled")
     reply: dict = {"enabled": True, "recovery_codes": codes}

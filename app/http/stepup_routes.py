@@ -20,7 +20,9 @@ async def reauthenticate(request: web.Request) -> web.Response:
     user = require_session(request)
     body = await read_model(request, Reauthentication)
     services = request.app[SERVICES]
-    started = await services.accounts.reauthenticate(user.id, body.password, body.code, client_info(request),
-                                                     current=user.session, device=presented_device(request))
-    account = await services.accounts.active_user(user.id)
+    # The account as read for the password check, not afresh: the device this step trusts is
+    # dated from that read, so a revocation since (a password change) leaves it without one.
+    account, started = await services.accounts.reauthenticate(
+        user.id, body.password, body.code, client_info(request), current=user.session,
+        device=presented_device(request))
     return await logged_in(request, account, started)

@@ -102,7 +102,8 @@ class MfaManager:
                             before_commit: Callable[[], Awaitable[None]] | None = None) -> list[str]:
         """Enable TOTP with a first code; returns the recovery codes (shown once). Every device
         trusted for the account but the caller's ``device`` stops being trusted. ``before_commit``
-        runs last inside the transaction that enables it, once nothing but the commit can fail.
+        runs inside the transaction that enables it, once the code and the gate passed and before
+        the devices are revoked: raising there refuses the enrolment.
 
         :raises MfaSetupNotStartedError: no pending setup, or a newer setup replaced it meanwhile.
         :raises MfaAlreadyEnabledError: already enabled.
@@ -134,11 +135,11 @@ class MfaManager:
             # Before the commit: if the gate shut meanwhile the reply is 429 and the rollback
             # leaves MFA off, rather than on with recovery codes the user never saw.
             await self._succeeded(attempt)
+            if before_commit is not None:
+                await before_commit()
             # Before the commit as well as after it: if Redis fails after the commit (503), the
             # devices a password alone earned must not outlive the enrolment.
             await self._revoke_devices(user, keep=device)
-            if before_commit is not None:
-                await before_commit()
         # After it too: a password-only login that read the account before the commit may have
         # trusted its device since (and one that reads it after is asked for a code).
         await self._revoke_devices(user, keep=device)

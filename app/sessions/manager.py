@@ -1,6 +1,7 @@
 """Session use cases: start, resolve, end. Knows nothing of HTTP."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,7 @@ from app.errors import InvalidCredentialsError, NotFoundError, SessionExpiredErr
 from app.events.envelope import Event, request_context
 from app.sessions.ids import hash_session_id, looks_like_session_id, new_session_id
 from app.sessions.cache import SessionCache
-from app.sessions.record import SessionRecord
+from app.sessions.record import HeldCredential, SessionRecord
 from app.sessions.store import GUARD_REVOKED, GUARD_ROLES_CHANGED, REVOKE_BATCH, RedisSessionStore, SessionCap
 
 if TYPE_CHECKING:
@@ -32,6 +33,11 @@ class RevokedMeanwhileError(InvalidCredentialsError):
 
 class RolesChangedError(Exception):
     """The user's roles changed after they were read for a new session: read them again."""
+
+
+class CredentialGoneError(UnauthenticatedError):
+    """The credential a change was asked with was revoked or ended while the request was in
+    flight (the owner changed the password, ended the other sessions): the change is refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,7 @@ class SessionManager:
                     events: list[Event] = (), auth_time: float | None = None,
                     not_before: float = 0.0, credentials_at: float | None = None,
                     roles_read_at: float | None = None, commit: SuccessCommit | None = None,
-                    replacing: str | None = None) -> StartedSession:
+                    replacing: str | None = None, absolute_expires_at: float | None = None) -> StartedSession:
         """Create a fresh session (a new id every time: no fixation); with ``commit``, only
         if that login's throttle gate is still open when the session is written. If the user
         then holds more than ``max_per_user``, their least recently used sessions end (an
@@ -74,7 +80,8 @@ class SessionManager:
         after the password step, and the session it opens must not be born timed out.
         ``roles_read_at``: when ``roles`` were read; the session is not written if they
         changed since. ``replacing``: the sid hash of a session the caller ends right after (a
-        login's previous one), which the cap neither counts nor ends.
+        login's previous one), which the cap neither counts nor ends. ``absolute_expires_at``:
+        an earlier absolute deadline, for a session that carries on one opened before.
 
         :raises RevokedMeanwhileError: an epoch at or after ``credentials_at`` (nothing was written).
         :raises RolesChangedError: read ``roles`` again and retry (nothing was written).
@@ -85,7 +92,8 @@ class SessionManager:
         session_id = new_session_id()
         record = SessionRecord(
             sid_hash=hash_session_id(session_id), user_id=user_id, email=email, roles=roles,
-            created_at=issued, last_seen_at=now, absolute_expires_at=now + self.absolute_timeout_s,
+            created_at=issued, last_seen_at=now,
+            absolute_expires_at=min(now + self.absolute_timeout_s, absolute_expires_at or math.inf),
             idle_timeout_s=self.idle_timeout_s, auth_time=auth_time or issued,
             ip=client.ip[:64], user_agent=client.user_agent[:256])
         created = Event("auth.session.created", user_id,
@@ -178,9 +186,19 @@ class SessionManager:
                     sh: self._revoked(user_id, sh, client, reason) for sh in targets[start:start + REVOKE_BATCH]})
         return ended
 
-    async def revoke_everything_before(self, user_id: str, epoch: float, events: list[Event] = ()) -> None:
-        """Make every session and token of the user issued until ``epoch`` invalid at once."""
-        await self.store.set_epoch(user_id, epoch, self.epoch_ttl_s, list(events))
+    def held(self, record: SessionRecord) -> HeldCredential:
+        """The session ``record`` as a credential to check again at a change's commit."""
+        return HeldCredential(issued_at=record.created_at, live_key=self.store.keys.session(record.sid_hash))
+
+    async def revoke_everything_before(self, user_id: str, epoch: float, events: list[Event] = (), *,
+                                       held: HeldCredential | None = None) -> None:
+        """Make every session and token of the user issued until ``epoch`` invalid at once.
+        With ``held``: only if that credential is still held, in the same atomic step.
+
+        :raises CredentialGoneError: ``held`` was revoked or ended (nothing was set).
+        """
+        if not await self.store.set_epoch(user_id, epoch, self.epoch_ttl_s, list(events), held=held):
+            raise CredentialGoneError()
         self._forget(f"u:{user_id}")
 
     async def _revoke(self, user_id: str, ended: dict[str, Event], **options) -> int:

@@ -30,3 +30,14 @@ class SessionRecord:
 
     def is_live(self, now: float) -> bool:
         return now < self.absolute_expires_at and now < self.last_seen_at + self.idle_timeout_s
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCredential:
+    """The session or token the caller of a change authenticated with, checked again at the
+    change's commit, atomically with the epoch it sets (``revoke_everything_before``): a
+    remedy that ended it before then must not be outlived by what the request does."""
+
+    issued_at: float  # the session's created_at, or the token's iat: an epoch since ended it
+    live_key: str | None = None  # a key that exists while it is held (the session's own)
+    revoked_key: str | None = None  # a key that exists once it is revoked (the token's jti entry)

@@ -349,6 +349,20 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
+# KEYS: the user's epoch, the caller's session (or ''), the caller's token revocation entry
+# (or ''). ARGV: epoch, ttl, the caller's credential time. RAISE_EPOCH, only while the caller
+# still holds its credential: the session exists, the token is not revoked, and no epoch at or
+# after the credential was set. Returns -1 (refused, nothing set), 0 or 1 as RAISE_EPOCH.
+RAISE_EPOCH_IF_HELD = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) >= tonumber(ARGV[3]) then return -1 end
+if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
 SET_PROFILE = """
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end

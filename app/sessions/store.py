@@ -35,7 +35,7 @@ from app.events.envelope import Event, new_event_id
 from app.events.publisher import EventPublisher
 from app.sessions import scripts
 from app.sessions.ids import HANDLE_CHARS
-from app.sessions.record import SessionRecord
+from app.sessions.record import HeldCredential, SessionRecord
 
 if TYPE_CHECKING:
     from app.throttle import SuccessCommit
@@ -181,6 +181,7 @@ class RedisSessionStore:
         self._sweep = redis.register_script(scripts.SWEEP)
         self._set_profile = redis.register_script(scripts.SET_PROFILE)
         self._raise_epoch = redis.register_script(scripts.RAISE_EPOCH)
+        self._raise_epoch_if_held = redis.register_script(scripts.RAISE_EPOCH_IF_HELD)
         self._trim = redis.register_script(scripts.TRIM)
 
     async def create(self, record: SessionRecord, events: list[Event], commit: SuccessCommit | None = None,
@@ -315,14 +316,28 @@ class RedisSessionStore:
             total += int(await self._revoke(keys=keys, args=args))
         return total
 
-    async def set_epoch(self, user_id: str, epoch: float, ttl_s: int, events: list[Event]) -> None:
-        """Reject every session and token of the user issued at or before ``epoch``."""
+    async def set_epoch(self, user_id: str, epoch: float, ttl_s: int, events: list[Event], *,
+                        held: HeldCredential | None = None) -> bool:
+        """Reject every session and token of the user issued at or before ``epoch``. With
+        ``held``, only if the caller still holds that credential, checked in the same step;
+        False: it does not, and nothing was set, published or emitted."""
+        epoch_key = self.keys.user_epoch(user_id)
+        if held is not None:
+            # Checked and raised in one script: a remedy either came first (refused here) or
+            # comes after this epoch (and is then the later one).
+            outcome = await self._raise_epoch_if_held(
+                keys=[epoch_key, held.live_key or "", held.revoked_key or ""],
+                args=[repr(epoch), ttl_s, repr(held.issued_at)])
+            if int(outcome) < 0:
+                return False
         async with self.redis.pipeline(transaction=True) as pipe:
-            await self._raise_epoch(keys=[self.keys.user_epoch(user_id)], args=[repr(epoch), ttl_s], client=pipe)
+            if held is None:
+                await self._raise_epoch(keys=[epoch_key], args=[repr(epoch), ttl_s], client=pipe)
             pipe.publish(self.keys.channel, f"u:{user_id}")
             for event in events:
                 self.publisher.add_to(pipe, event)
             await pipe.execute()
+        return True
 
     async def epoch_of(self, user_id: str) -> float:
         value = await self.redis.get(self.keys.user_epoch(user_id))

@@ -28,6 +28,7 @@ import jwt
 from jwt.exceptions import InvalidTokenError as JwtError
 
 from app.clock import now_s
+from app.sessions.record import HeldCredential
 from app.tokens.cache import TokenCache
 from app.tokens.claims import ACCESS_TYP, AccessClaims
 from app.tokens.errors import InvalidTokenError
@@ -105,6 +106,11 @@ class AccessTokenVerifier:
         if cache is not None:
             cache.put(token, claims, now, generation, self.leeway_s)
         return claims
+
+    def held(self, claims: dict) -> HeldCredential:
+        """A token verified earlier (its claims) as a credential to check again at a change's
+        commit: dead once its jti is revoked or an epoch at or after its iat is set."""
+        return HeldCredential(issued_at=float(claims["iat"]), revoked_key=self.store.revoked_key(claims["jti"]))
 
     async def verify_offline(self, token: str, now: float | None = None) -> AccessClaims:
         """Steps 1-4: what any resource server can check with the JWKS alone."""

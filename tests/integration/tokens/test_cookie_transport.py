@@ -1,6 +1,7 @@
 """Browser transport: tokens in HttpOnly cookies, CSRF for cookie-borne access tokens."""
 from tests.integration.sessions.helpers import cookie_attributes
 from tests.integration.tokens.helpers import grant, new_user, token_settings
+from tests.support.browser import STRONG_PASSWORD, Browser
 from tests.support.nojar import serve_without_cookie_jar
 
 serve = serve_without_cookie_jar  # each request carries only the cookies the test chose
@@ -126,3 +127,23 @@ async def test_revoke_without_a_body_token_revokes_every_presented_refresh_cooki
     r = await client.post("/auth/revoke", json={}, headers={"Cookie": f"rt={planted}; rt={own}"})
     assert r.status == 200
     assert (await _refresh_with(client, f"rt={own}")).status == 400
+
+
+async def test_logout_with_the_access_cookie_also_ends_the_session_cookie_beside_it(serve, make_settings):
+    """API.md: POST /auth/logout ends the session and clears the cookie. A browser holding a
+    cookie session and token cookies is authenticated by the access cookie; the logout must
+    still end the session the browser presents, not leave it signed in."""
+    client = await serve(make_settings(
+        password={"time_cost": 1, "memory_kib": 1024}, cookie={"name": "sid", "secure": False},
+        tokens={"cookie_transport": True, "access_cookie": "at", "refresh_cookie": "rt", "cookie_secure": False}))
+    browser = Browser(client, "sid")
+    email = await browser.signed_up()
+    granted = await client.post("/auth/token", json={"grant_type": "password", "username": email,
+                                                     "password": STRONG_PASSWORD})
+    assert granted.status == 200
+    both = f"sid={browser.session_id}; at={granted.cookies['at'].value}"
+    out = await client.post("/auth/logout", headers={"Cookie": both,
+                                                     "X-CSRF-Token": (await granted.json())["csrf_token"]})
+    assert out.status == 204
+    assert [h for h in out.headers.getall("Set-Cookie", []) if h.startswith("sid=")], "session cookie not cleared"
+    assert (await client.get("/auth/session", headers={"Cookie": f"sid={browser.session_id}"})).status == 401

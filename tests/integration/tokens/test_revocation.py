@@ -111,7 +111,8 @@ async def test_password_change_rejects_tokens_issued_before_it(serve, make_setti
     assert (await b.get("/auth/sessions", headers=bearer(token))).status == 200
     services = a.server.app[SERVICES]
     await services.accounts.change_password(user_id, STRONG_PASSWORD, "another strong passphrase 99",
-                                            ClientInfo(), current_session=None)
+                                            ClientInfo(), held=None,
+                                            caller_session=None)
     await _status_within(b, token, 401, 0.1)
     assert (await refresh(a, body["refresh_token"])).status == 400
     # A grant right after (same second as the epoch) works: the new token is dated after it.
