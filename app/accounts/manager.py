@@ -277,8 +277,8 @@ class AccountManager:
                               held: HeldCredential | None, caller_session: SessionRecord | None,
                               device: str | None = None) -> StartedSession | None:
         """Set a new password, end every session and token of the user, stop trusting every
-        device but the caller's ``device``, and (for a cookie caller, ``caller_session``) start a fresh
-        session so the caller stays logged in under a new id. ``held``: the caller's credential,
+        device but the caller's ``device``, and (for a cookie caller, ``caller_session``) start
+        a fresh session so the caller stays logged in under a new id. ``held``: the caller's credential,
         which must still be held when the change lands.
 
         :raises InvalidCredentialsError: the current password is wrong.
@@ -314,14 +314,15 @@ class AccountManager:
         await self.relay.relay([event.id])
         # Again after the commit: a device trusted meanwhile was earned with the old password.
         await self._revoke_devices(user, keep=device)
-        return await self._logins_ended(user, client, caller_session=caller_session, reason="password_changed")
+        return await self._logins_ended(user, client, caller_session=caller_session,
+                                        reason="password_changed")
 
     async def enable_mfa(self, user_id: str, code: str, client: ClientInfo, *, held: HeldCredential,
                          caller_session: SessionRecord | None,
                          device: str | None = None) -> tuple[list[str], StartedSession | None]:
         """Confirm TOTP enrolment with a first code; returns the recovery codes and, for a
-        cookie caller (``caller_session``), its fresh session. Every session and token of the user
-        ends, as at a password change: what the password alone opened (a thief's login among
+        cookie caller (``caller_session``), its fresh session. Every session and token of the
+        user ends, as at a password change: what the password alone opened (a thief's login among
         them) must not outlive the moment a code is needed too. ``held``: the caller's
         credential, which must still be held when the enrolment lands.
 
@@ -350,11 +351,12 @@ class AccountManager:
                                              before_commit=end_logins_before_commit)
         # A code from a secret made moments ago proves no password: the caller's session
         # carries on with its login's auth_time (step-up) and absolute deadline.
-        return codes, await self._logins_ended(user, client, caller_session=caller_session, reason="mfa_enabled",
-                                               carry_over=True)
+        return codes, await self._logins_ended(user, client, caller_session=caller_session,
+                                               reason="mfa_enabled", carry_over=True)
 
-    async def _logins_ended(self, user: UserRecord, client: ClientInfo, *, caller_session: SessionRecord | None,
-                            reason: str, carry_over: bool = False) -> StartedSession | None:
+    async def _logins_ended(self, user: UserRecord, client: ClientInfo, *,
+                            caller_session: SessionRecord | None, reason: str,
+                            carry_over: bool = False) -> StartedSession | None:
         """After a commit that raised what a login needs: every session and token of the user
         ends, and a cookie caller (``caller_session``) gets a fresh session under a new id; with
         ``carry_over``, one with that session's auth_time and absolute deadline."""
@@ -375,8 +377,8 @@ class AccountManager:
             fresh = await self.users.by_id(db, user.id)
         if fresh is None or fresh.disabled:
             return None
-        kept = {"auth_time": caller_session.auth_time, "absolute_expires_at": caller_session.absolute_expires_at} \
-            if carry_over else {}
+        kept = {} if not carry_over else {"auth_time": caller_session.auth_time,
+                                          "absolute_expires_at": caller_session.absolute_expires_at}
         try:
             # Dated just past this epoch, not from the read above: any epoch set after this one
             # (an admin's forced logout, the owner's own password change) refuses it.

@@ -38,6 +38,15 @@ async def _confirm_while_owner_acts(client, thief, secret, owner_action):
         services.mfa.confirm_setup = real
 
 
+async def _nothing_of_the_thiefs_landed(reply, owner: Browser, thief: Browser) -> None:
+    """The confirmation was refused, the thief holds no session, and the owner is still
+    signed in with MFA off."""
+    assert reply.status == 401, await reply.text()
+    assert (await thief.request("GET", "/auth/session")).status == 401
+    status = await owner.request("GET", "/auth/mfa/totp")
+    assert status.status == 200 and (await status.json())["enabled"] is False
+
+
 async def test_a_password_change_beats_an_enrolment_in_flight(serve, make_settings):
     client = await serve(mfa_settings(make_settings))
     owner, thief, secret = await _owner_and_thief(client)
@@ -48,11 +57,7 @@ async def test_a_password_change_beats_an_enrolment_in_flight(serve, make_settin
         assert r.status == 204, await r.text()
 
     reply = await _confirm_while_owner_acts(client, thief, secret, owner_changes_password)
-    assert reply.status == 401, await reply.text()
-    assert (await thief.request("GET", "/auth/session")).status == 401
-    # The owner is still signed in and MFA stayed off: nothing of the thief's landed.
-    status = await owner.request("GET", "/auth/mfa/totp")
-    assert status.status == 200 and (await status.json())["enabled"] is False
+    await _nothing_of_the_thiefs_landed(reply, owner, thief)
 
 
 async def test_ending_the_other_sessions_beats_an_enrolment_in_flight(serve, make_settings):
@@ -63,10 +68,7 @@ async def test_ending_the_other_sessions_beats_an_enrolment_in_flight(serve, mak
         assert (await owner.request("DELETE", "/auth/sessions")).status == 204
 
     reply = await _confirm_while_owner_acts(client, thief, secret, owner_ends_other_sessions)
-    assert reply.status == 401, await reply.text()
-    assert (await thief.request("GET", "/auth/session")).status == 401
-    status = await owner.request("GET", "/auth/mfa/totp")
-    assert status.status == 200 and (await status.json())["enabled"] is False
+    await _nothing_of_the_thiefs_landed(reply, owner, thief)
 
 
 async def test_a_confirmation_whose_body_comes_after_the_password_change_is_refused(serve, make_settings):
