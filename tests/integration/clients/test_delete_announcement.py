@@ -28,13 +28,20 @@ def _refused_on(app_client, cid, secret):
     return check
 
 
-async def test_a_delete_whose_relay_failed_is_refused_on_every_process_and_its_retry_is_404(
-        serve, make_settings, monkeypatch):
+async def _client_known_to_both(serve, make_settings):
+    """Two processes, an admin on the first, and a client whose credential both have verified
+    (and cached): (a, b, admin, client_id, secret)."""
     _, a, b = await _two_apps(serve, make_settings)
     admin, _ = await user(a, "admin")
     created = await _create(admin)
     cid, secret = created["client_id"], created["client_secret"]
     await _remembered_on_both(a, b, cid, secret)
+    return a, b, admin, cid, secret
+
+
+async def test_a_delete_whose_relay_failed_is_refused_on_every_process_and_its_retry_is_404(
+        serve, make_settings, monkeypatch):
+    a, b, admin, cid, secret = await _client_known_to_both(serve, make_settings)
     clients = a.server.app[SERVICES].clients
     monkeypatch.setattr(clients.relay, "relay", failing_once(clients.relay.relay))
 
@@ -51,11 +58,7 @@ async def test_a_404_after_a_delete_whose_announcement_failed_announces_it(serve
                                                                            retry):
     """The first DELETE commits and cannot publish (503); the admin's retry, or a rotation
     attempt, finds no client (404) and must be the call that tells the other processes."""
-    _, a, b = await _two_apps(serve, make_settings)
-    admin, _ = await user(a, "admin")
-    created = await _create(admin)
-    cid, secret = created["client_id"], created["client_secret"]
-    await _remembered_on_both(a, b, cid, secret)
+    a, b, admin, cid, secret = await _client_known_to_both(serve, make_settings)
     clients = a.server.app[SERVICES].clients
     monkeypatch.setattr(clients.redis, "publish", failing_once(clients.redis.publish))
 
@@ -67,11 +70,7 @@ async def test_a_404_after_a_delete_whose_announcement_failed_announces_it(serve
 
 
 async def test_a_rotation_whose_relay_failed_refuses_the_old_secret_everywhere(serve, make_settings, monkeypatch):
-    _, a, b = await _two_apps(serve, make_settings)
-    admin, _ = await user(a, "admin")
-    created = await _create(admin)
-    cid, old = created["client_id"], created["client_secret"]
-    await _remembered_on_both(a, b, cid, old)
+    a, b, admin, cid, old = await _client_known_to_both(serve, make_settings)
     clients = a.server.app[SERVICES].clients
     monkeypatch.setattr(clients.relay, "relay", failing_once(clients.relay.relay))
 
@@ -85,11 +84,7 @@ async def test_a_rotation_whose_relay_failed_refuses_the_old_secret_everywhere(s
 
 
 async def test_a_rotation_whose_announcement_failed_is_announced_by_the_retry(serve, make_settings, monkeypatch):
-    _, a, b = await _two_apps(serve, make_settings)
-    admin, _ = await user(a, "admin")
-    created = await _create(admin)
-    cid, old = created["client_id"], created["client_secret"]
-    await _remembered_on_both(a, b, cid, old)
+    a, b, admin, cid, old = await _client_known_to_both(serve, make_settings)
     clients = a.server.app[SERVICES].clients
     monkeypatch.setattr(clients.redis, "publish", failing_once(clients.redis.publish))
 
@@ -104,11 +99,7 @@ async def test_a_credential_postgres_refuses_is_forgotten_not_served_again(serve
     """An announcement that never arrived (the link was fine, the publisher's call was not):
     the first lookup that goes to Postgres finds the client gone, and the next lookups, with
     the link proven current again, must not fall back on the remembered credential."""
-    _, a, b = await _two_apps(serve, make_settings)
-    admin, _ = await user(a, "admin")
-    created = await _create(admin)
-    cid, secret = created["client_id"], created["client_secret"]
-    await _remembered_on_both(a, b, cid, secret)
+    a, b, admin, cid, secret = await _client_known_to_both(serve, make_settings)
     clients = a.server.app[SERVICES].clients
     async with clients.sessionmaker() as session, session.begin():
         assert await clients.repository.delete(session, cid)  # no announcement at all
