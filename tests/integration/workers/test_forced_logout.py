@@ -213,8 +213,14 @@ async def test_a_disable_that_fails_to_commit_still_records_the_logout_it_made(s
     _, victim_id, [victim] = await _victim(client, sessions=1)
     forced_logout = client.server.app[SERVICES].forced_logout
 
-    async def commit_fails(*args, **kwargs):
-        raise ServiceUnavailableError()
+    real_set_disabled = forced_logout._set_disabled
+
+    async def commit_fails(*args, before_commit=None, **kwargs):
+        async def then_the_commit_fails():  # the logout made, then the transaction rolls back
+            await before_commit()
+            raise ServiceUnavailableError()
+
+        return await real_set_disabled(*args, before_commit=then_the_commit_fails, **kwargs)
 
     forced_logout._set_disabled = commit_fails
     try:
