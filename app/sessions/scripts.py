@@ -342,22 +342,17 @@ return {math.max(looked, #users), ended}
 # KEYS[1] the user's revocation epoch; ARGV: the epoch, its TTL (s). Only ever raised: two
 # revocations racing may write in the other order than they took their epochs, and a plain
 # SET would then move the epoch back past what the later call (already returned) revoked.
+# Optionally guarded by the caller's credential (record.HeldCredential): KEYS[2] its session
+# (or ''), KEYS[3] its token's revocation entry (or ''), ARGV[3] its issue time. Then raised
+# only while the caller still holds it: the session exists, the token is not revoked, and no
+# epoch at or after the credential was set. Returns -1 (refused, nothing set), 0 or 1.
 RAISE_EPOCH = """
 local current = redis.call('GET', KEYS[1])
-if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
-"""
-
-# KEYS: the user's epoch, the caller's session (or ''), the caller's token revocation entry
-# (or ''). ARGV: epoch, ttl, the caller's credential time. RAISE_EPOCH, only while the caller
-# still holds its credential: the session exists, the token is not revoked, and no epoch at or
-# after the credential was set. Returns -1 (refused, nothing set), 0 or 1 as RAISE_EPOCH.
-RAISE_EPOCH_IF_HELD = """
-local current = redis.call('GET', KEYS[1])
-if current and tonumber(current) >= tonumber(ARGV[3]) then return -1 end
-if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
-if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+if ARGV[3] then
+  if current and tonumber(current) >= tonumber(ARGV[3]) then return -1 end
+  if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+  if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+end
 if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1

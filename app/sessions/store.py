@@ -181,7 +181,6 @@ class RedisSessionStore:
         self._sweep = redis.register_script(scripts.SWEEP)
         self._set_profile = redis.register_script(scripts.SET_PROFILE)
         self._raise_epoch = redis.register_script(scripts.RAISE_EPOCH)
-        self._raise_epoch_if_held = redis.register_script(scripts.RAISE_EPOCH_IF_HELD)
         self._trim = redis.register_script(scripts.TRIM)
 
     async def create(self, record: SessionRecord, events: list[Event], commit: SuccessCommit | None = None,
@@ -325,7 +324,7 @@ class RedisSessionStore:
         if held is not None:
             # Checked and raised in one script: a remedy either came first (refused here) or
             # comes after this epoch (and is then the later one).
-            outcome = await self._raise_epoch_if_held(
+            outcome = await self._raise_epoch(
                 keys=[epoch_key, held.live_key or "", held.revoked_key or ""],
                 args=[repr(epoch), ttl_s, repr(held.issued_at)])
             if int(outcome) < 0:
