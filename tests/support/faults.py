@@ -1,5 +1,8 @@
-"""Injected faults: a dependency that fails once, as a store that drops one call would."""
+"""Injected faults: a dependency that fails once, as a store that drops one call would, or\nwhose first call is held open while the test does something else."""
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -15,3 +18,24 @@ def failing_once(real, error: Exception | None = None):
 
     stand_in.calls = 0
     return stand_in
+
+
+@contextlib.asynccontextmanager
+async def first_call_held(owner, name: str):
+    """``owner.<name>``'s first call does its real work, then finishes only once the yielded
+    ``release`` is set; ``entered`` is set when it is held. Later calls go through."""
+    real = getattr(owner, name)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def held(*args, **kwargs):
+        result = await real(*args, **kwargs)
+        if not entered.is_set():
+            entered.set()
+            await release.wait()
+        return result
+
+    setattr(owner, name, held)
+    try:
+        yield entered, release
+    finally:
+        setattr(owner, name, real)

@@ -10,6 +10,7 @@ from app.errors import UnauthenticatedError
 
 from app.http.appkeys import SERVICES
 from tests.integration.authz.helpers import delegate, user
+from tests.support.faults import first_call_held
 
 FAST = {"password": {"time_cost": 1, "memory_kib": 1024}}
 
@@ -61,26 +62,13 @@ async def test_a_disable_racing_an_admin_grant_is_judged_on_the_roles_at_the_com
     client = await serve(make_settings(**FAST))
     admin, helpdesk, _ = await _helpdesk(client)
     target, target_id = await user(client)
-    forced = client.server.app[SERVICES].forced_logout
-    real_stored, entered, release = forced._stored, asyncio.Event(), asyncio.Event()
-
-    async def held(user_id):
-        found = await real_stored(user_id)
-        entered.set()
-        await release.wait()
-        return found
-
-    forced._stored = held
-    try:
+    async with first_call_held(client.server.app[SERVICES].forced_logout, "_stored") as (entered, release):
         disabling = asyncio.create_task(helpdesk.request("POST", f"/admin/users/{target_id}/disable"))
         await entered.wait()
-        forced._stored = real_stored
         granted = await admin.request("POST", f"/admin/users/{target_id}/roles", json={"role": "admin"})
         assert granted.status in (200, 201), await granted.text()
         release.set()
         r = await disabling
-    finally:
-        forced._stored = real_stored
     assert r.status == 403, await r.text()
     assert not (await client.server.app[SERVICES].accounts.active_user(target_id)).disabled
     assert (await target.request("GET", "/auth/session")).status == 200

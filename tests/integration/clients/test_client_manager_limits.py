@@ -5,6 +5,7 @@ import asyncio
 from app.http.appkeys import SERVICES
 from tests.integration.authz.helpers import delegate, user
 from tests.integration.tokens.helpers import basic
+from tests.support.faults import first_call_held
 
 FAST = {"password": {"time_cost": 1, "memory_kib": 1024}, "http": {"allow_insecure_basic": True}}
 
@@ -57,27 +58,14 @@ async def test_a_secret_rotation_racing_an_admin_grant_does_not_hand_out_an_admi
     r = await manager.request("POST", "/admin/clients", json={"name": "small robot", "roles": [role]})
     assert r.status == 201, await r.text()
     small = await r.json()
-    hasher = client.server.app[SERVICES].clients.hasher
-    real_hash, entered, release = hasher.hash, asyncio.Event(), asyncio.Event()
-
-    async def held(secret):
-        encoded = await real_hash(secret)
-        entered.set()
-        await release.wait()
-        return encoded
-
-    hasher.hash = held
-    try:
+    async with first_call_held(client.server.app[SERVICES].clients.hasher, "hash") as (entered, release):
         rotation = asyncio.create_task(manager.request("POST", f"/admin/clients/{small['client_id']}/secret"))
         await entered.wait()
-        hasher.hash = real_hash
         granted = await admin.request("PUT", f"/admin/clients/{small['client_id']}/roles",
                                       json={"roles": [role, "admin"]})
         assert granted.status == 200, await granted.text()
         release.set()
         r = await rotation
-    finally:
-        hasher.hash = real_hash
     assert r.status == 403, (r.status, await r.text())
     # The secret was not changed: the one the manager created the client with still works.
     still = await client.get("/admin/roles", headers=basic(small["client_id"], small["client_secret"]))
