@@ -25,11 +25,13 @@ async def first_call_held(owner, name: str):
     """``owner.<name>``'s first call does its real work, then finishes only once the yielded
     ``release`` is set; ``entered`` is set when it is held. Later calls go through."""
     real = getattr(owner, name)
-    entered, release = asyncio.Event(), asyncio.Event()
+    entered, release, calls = asyncio.Event(), asyncio.Event(), []
 
     async def held(*args, **kwargs):
+        calls.append(1)
+        first = len(calls) == 1  # the first to start, whichever finishes first
         result = await real(*args, **kwargs)
-        if not entered.is_set():
+        if first:
             entered.set()
             await release.wait()
         return result

@@ -16,6 +16,7 @@ from app.http.appkeys import SERVICES
 from app.sessions.manager import ClientInfo
 from tests.integration.sessions.helpers import events, pg_fetch
 from tests.integration.tokens.helpers import grant
+from tests.support import faults
 from tests.support.browser import STRONG_PASSWORD, Browser
 
 NEW_PASSWORD = "an entirely different passphrase 7"
@@ -26,23 +27,8 @@ async def first_call_held(client, method: str):
     """The hasher's first ``method`` call (``verify``: a login's, its account row already read;
     ``hash``: a password change's, its current password already checked) finishes only when
     the yielded event is set; ``entered`` is set once it is in flight. Later calls go through."""
-    hasher = client.server.app[SERVICES].accounts.hasher
-    real = getattr(hasher, method)
-    release, entered, calls = asyncio.Event(), asyncio.Event(), []
-
-    async def held(*args):
-        calls.append(1)
-        result = await real(*args)
-        if len(calls) == 1:
-            entered.set()
-            await release.wait()
-        return result
-
-    setattr(hasher, method, held)
-    try:
-        yield entered, release
-    finally:
-        setattr(hasher, method, real)
+    async with faults.first_call_held(client.server.app[SERVICES].accounts.hasher, method) as held:
+        yield held
 
 
 def first_verify_held(client):
